@@ -1,0 +1,76 @@
+"""The contract between the daemon and a model backend.
+
+A *backend* is one encoder with one or more classification heads (tasks). The daemon
+calls ``encode`` and ``forward`` from a worker thread, never from the event loop, so
+both may block. ``encode`` is split from ``forward`` so tokenisation of the next batch
+can overlap inference of the current one.
+
+Two backends exist:
+- ``monitor.models.hf``: a plain Hugging Face ``*ForSequenceClassification`` folder
+  (``config.json`` with ``id2label``); one task, named in settings.
+- ``monitor.models.bundle``: a folder with ``monitor-model.json``: a shared encoder
+  (pip-installed base, optional adapter deltas merged at load time) with several heads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, Sequence
+
+import numpy as np
+import torch
+
+Precision = Literal["fp32", "bf16", "int8"]
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+
+class ModelLoadError(Exception):
+    """A model folder could not be loaded; the message names the folder and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What a backend offers: its name, version, tasks and labels, and token limit."""
+
+    name: str
+    version: str
+    tasks: dict[str, tuple[str, ...]]  # task name -> labels in logit order
+    max_length: int
+    languages: tuple[str, ...] = ()
+    path: str = ""
+
+
+@dataclass(slots=True)
+class Encoded:
+    """A tokenised batch: tensors on CPU, plus which inputs were cut to ``max_length``."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    truncated: list[bool]
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
+class Backend(Protocol):
+    """An encoder with heads. Implementations must be safe to call from one worker thread."""
+
+    info: ModelInfo
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Normalise and tokenise, truncating to ``info.max_length`` and flagging cuts."""
+        ...
+
+    def forward(self, batch: Encoded) -> dict[str, np.ndarray]:
+        """Return, per task, a float32 array ``[len(batch), len(labels)]`` of probabilities."""
+        ...
+
+
+def resolve_device(device: DeviceName) -> torch.device:
+    """``auto`` picks CUDA when present, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device(device)

@@ -1,0 +1,202 @@
+"""The nouns every stage speaks: plain, typed, immutable records.
+
+Data flows one way: ``RawRecord`` -> ``Message`` (or ``DeadLetter``) -> ``Prediction`` ->
+``Enriched`` -> trends -> ``Alert``. A stage never passes a dict to the next.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    """Where a record came from: enough to commit its offset and to log it."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One record as the source delivered it, before decoding."""
+
+    position: SourcePosition
+    value: bytes | None
+    key: bytes | None = None
+    timestamp_ms: int | None = None  # broker (or replay) timestamp
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A decoded message ready for classification."""
+
+    id: str
+    text: str
+    event_time: float  # unix seconds
+    source: str
+    language: str | None
+    position: SourcePosition
+    broker_time: float | None = None
+    truncated: bool = False
+    consumed_at: float = 0.0
+
+
+class DeadLetterReason(str, enum.Enum):
+    """Why a record could not be processed; the value is the metric label and header."""
+
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    WRONG_TYPE = "wrong_type"
+    MISSING_TEXT = "missing_text"
+    EMPTY_TEXT = "empty_text"
+    NOT_UTF8 = "not_utf8"
+    OVERSIZED = "oversized"
+    EMPTY_VALUE = "empty_value"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that failed decoding, with the reason and a human-readable detail."""
+
+    raw: RawRecord
+    reason: DeadLetterReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """One classification task's outcome for one message."""
+
+    label: str
+    score: float
+    distribution: dict[str, float]
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Every task's result for one message (task name -> result), plus token truncation."""
+
+    tasks: dict[str, TaskResult]
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Enriched:
+    """A message together with its prediction: what is published and what trends consume."""
+
+    message: Message
+    prediction: Prediction
+    classified_at: float
+
+    @property
+    def topic_label(self) -> str:
+        """The topic label, or ``"unknown"`` when no topic model ran."""
+        result = self.prediction.tasks.get("topic")
+        return result.label if result else "unknown"
+
+    @property
+    def sentiment_label(self) -> str:
+        """The sentiment label, or ``"unknown"`` when no sentiment model ran."""
+        result = self.prediction.tasks.get("sentiment")
+        return result.label if result else "unknown"
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        """Task name -> model version that produced it."""
+        return {task: result.model for task, result in self.prediction.tasks.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        """The output-topic payload."""
+        m = self.message
+        return {
+            "id": m.id,
+            "source": m.source,
+            "language": m.language,
+            "text": m.text,
+            "event_time": m.event_time,
+            "broker_time": m.broker_time,
+            "consumed_at": m.consumed_at,
+            "classified_at": self.classified_at,
+            "truncated": m.truncated or self.prediction.truncated,
+            "input": {"topic": m.position.topic, "partition": m.position.partition, "offset": m.position.offset},
+            "topic": _task_json(self.prediction.tasks.get("topic")),
+            "sentiment": _task_json(self.prediction.tasks.get("sentiment")),
+            "models": self.model_versions,
+        }
+
+
+def _task_json(result: TaskResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "label": result.label,
+        "score": round(result.score, 6),
+        "distribution": {k: round(v, 6) for k, v in result.distribution.items()},
+        "model": result.model,
+    }
+
+
+class AlertState(str, enum.Enum):
+    """Alert lifecycle states, as Alertmanager users know them."""
+
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    """A message that drove an alert."""
+
+    id: str
+    snippet: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert notification: a rule's verdict on one trend key at one moment."""
+
+    rule: str
+    key: str  # the trend key (e.g. topic label) the rule evaluated
+    state: AlertState
+    severity: str
+    fingerprint: str
+    summary: str
+    observed: float
+    expected: float
+    score: float
+    window_seconds: float
+    starts_at: float
+    ends_at: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    exemplars: tuple[Exemplar, ...] = ()
+    model_versions: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view used by webhook-like sinks."""
+        return {
+            "rule": self.rule,
+            "key": self.key,
+            "state": self.state.value,
+            "severity": self.severity,
+            "fingerprint": self.fingerprint,
+            "summary": self.summary,
+            "observed": self.observed,
+            "expected": self.expected,
+            "score": self.score,
+            "window_seconds": self.window_seconds,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "exemplars": [{"id": e.id, "snippet": e.snippet, "score": e.score} for e in self.exemplars],
+            "model_versions": dict(self.model_versions),
+        }
