@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# A single-node Apache Kafka broker (KRaft mode) on localhost, for the demo and the tests.
+#
+#   deploy/local-kafka.sh start|stop|status|bootstrap
+#
+# The broker's jars come from Maven Central once (org.apache.kafka:kafka_2.13 with its
+# dependencies) into $TEXTMON_CACHE/kafka-$KAFKA_VERSION; each start gets a fresh log dir
+# under $KAFKA_DATA unless KAFKA_KEEP_DATA=1.
+#
+# Environment: KAFKA_PORT (default 19092), KAFKA_DATA (default $TEXTMON_CACHE/kafka-run-$KAFKA_PORT),
+# KAFKA_VERSION (default 4.1.1), TEXTMON_CACHE (default ~/.cache/textmon), KAFKA_HEAP (default 512m).
+set -euo pipefail
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+TEXTMON_CACHE="${TEXTMON_CACHE:-$HOME/.cache/textmon}"
+KAFKA_PORT="${KAFKA_PORT:-19092}"
+CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+KAFKA_HOME="$TEXTMON_CACHE/kafka-$KAFKA_VERSION"
+KAFKA_DATA="${KAFKA_DATA:-$TEXTMON_CACHE/kafka-run-$KAFKA_PORT}"
+PID_FILE="$KAFKA_DATA/broker.pid"
+LOG_FILE="$KAFKA_DATA/broker.log"
+BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+
+fetch() {
+  if [[ -f "$KAFKA_HOME/.complete" ]]; then return; fi
+  echo "fetching Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME" >&2
+  local tmp
+  tmp="$(mktemp -d)"
+  cat >"$tmp/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+  <groupId>textmon.local</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-server</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.24.3</version></dependency>
+  </dependencies>
+</project>
+EOF
+  mkdir -p "$KAFKA_HOME"
+  (cd "$tmp" && mvn -q -B dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs.tmp") >&2
+  rm -rf "$KAFKA_HOME/libs" && mv "$KAFKA_HOME/libs.tmp" "$KAFKA_HOME/libs"
+  cat >"$KAFKA_HOME/log4j2.properties" <<'EOF'
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.out.ref = out
+logger.server.name = kafka.server.BrokerServer
+logger.server.level = INFO
+EOF
+  touch "$KAFKA_HOME/.complete"
+  rm -rf "$tmp"
+}
+
+running() {
+  [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null
+}
+
+JAVA_ARGS=()
+java_args() {
+  JAVA_ARGS=(java -Xms128m -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+    -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" -cp "$KAFKA_HOME/libs/*")
+}
+
+start() {
+  if running; then echo "$BOOTSTRAP"; return; fi
+  fetch
+  if [[ "${KAFKA_KEEP_DATA:-0}" != "1" ]]; then rm -rf "$KAFKA_DATA"; fi
+  mkdir -p "$KAFKA_DATA/logs"
+  java_args
+  cat >"$KAFKA_DATA/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$KAFKA_DATA/logs
+num.partitions=3
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.retention.hours=24
+EOF
+  if [[ ! -f "$KAFKA_DATA/logs/meta.properties" ]]; then
+    local cluster_id
+    cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DATA/server.properties" >>"$LOG_FILE" 2>&1
+  fi
+  nohup "${JAVA_ARGS[@]}" kafka.Kafka "$KAFKA_DATA/server.properties" >>"$LOG_FILE" 2>&1 &
+  echo $! >"$PID_FILE"
+  local started=$SECONDS
+  until port_open; do
+    if ! running; then echo "broker exited; see $LOG_FILE" >&2; tail -20 "$LOG_FILE" >&2; exit 1; fi
+    if (( SECONDS - started > 90 )); then echo "broker not listening after 90 s; see $LOG_FILE" >&2; exit 1; fi
+    sleep 0.5
+  done
+  echo "kafka broker up in $((SECONDS - started)) s" >&2
+  echo "$BOOTSTRAP"
+}
+
+stop() {
+  if ! running; then echo "not running" >&2; return; fi
+  local pid
+  pid="$(cat "$PID_FILE")"
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$PID_FILE"
+  echo "stopped" >&2
+}
+
+status() {
+  if running && port_open; then echo "running at $BOOTSTRAP (pid $(cat "$PID_FILE"))"; else echo "not running"; return 1; fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  fetch) fetch ;;
+  bootstrap) echo "$BOOTSTRAP" ;;
+  *) echo "usage: $0 start|stop|status|fetch|bootstrap" >&2; exit 2 ;;
+esac

@@ -1,0 +1,131 @@
+"""The ``monitor`` command: run, replay, classify, config, train, evaluate, prepare-models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pydantic import ValidationError
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The model pipeline commands own their arguments.
+    if argv and argv[0] in ("train", "evaluate", "prepare-models"):
+        from monitor.models import commands
+
+        handler = {"train": commands.train_main, "evaluate": commands.evaluate_main, "prepare-models": commands.prepare_main}
+        return handler[argv[0]](argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_CONFIG
+    return int(args.func(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitor", description="Streaming topic and sentiment monitoring on Kafka.")
+    parser.add_argument("--config", type=Path, help="YAML or TOML settings file (also MONITOR_CONFIG)")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="consume, classify, trend and alert until SIGTERM/SIGINT")
+    run.set_defaults(func=_run)
+    cfg = sub.add_parser("config", help="print the effective settings with secrets masked")
+    cfg.set_defaults(func=_config)
+    rep = sub.add_parser("replay", help="produce a JSON-lines stream (default: the bundled sample) to a topic")
+    rep.add_argument("file", nargs="?", type=Path, help="a .jsonl or .jsonl.gz file")
+    rep.add_argument("--topic", help="target topic (default: the first input topic)")
+    rep.add_argument("--rate", type=float, default=None, help="messages per second (default: as fast as possible)")
+    rep.add_argument("--limit", type=int, default=None, help="send at most this many messages")
+    rep.add_argument("--retime", action="store_true", help="shift event times so the stream ends now")
+    rep.set_defaults(func=_replay)
+    cls = sub.add_parser("classify", help="classify lines or JSON objects from stdin; one JSON line out per input")
+    cls.add_argument("--batch-size", type=int, default=32)
+    cls.set_defaults(func=_classify)
+    return parser
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from pydantic_settings import SettingsError
+
+    from monitor.settings import ConfigFileError, load_settings
+
+    try:
+        return load_settings(args.config)
+    except ValidationError as exc:
+        lines = [f"invalid configuration ({exc.error_count()} error(s)):"]
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "(root)"
+            lines.append(f"  {field}: {err['msg']} (got {err.get('input')!r})")
+        print("\n".join(lines), file=sys.stderr)
+    except (ConfigFileError, SettingsError) as exc:
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        print(f"invalid configuration: {exc}{cause}", file=sys.stderr)
+    raise SystemExit(EXIT_CONFIG)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from monitor.settings import masked
+
+    print(json.dumps(masked(_settings(args)), indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from monitor.daemon import Daemon
+    from monitor.logs import configure_logging
+    from monitor.models.base import ModelLoadError
+    from monitor.sinks import SinkConfigError
+
+    configure_logging(settings.log.level, settings.log.format)
+    try:
+        daemon = Daemon(settings)
+    except SinkConfigError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.request_stop)
+        return await daemon.run()
+
+    try:
+        return asyncio.run(main())
+    except ModelLoadError as exc:
+        print(f"cannot load models: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from monitor.sources.replay import SAMPLE_STREAM, replay
+
+    path = args.file or SAMPLE_STREAM
+    topic = args.topic or settings.kafka.input_topics[0]
+    stats = asyncio.run(
+        replay(path, topic, settings.kafka, rate=args.rate, limit=args.limit, retime=args.retime,
+               time_field=settings.input.time_field)
+    )
+    print(json.dumps({"file": str(path), "topic": topic, "messages": stats.messages, "seconds": round(stats.seconds, 2)}))
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from monitor.classify_stdin import classify_stream
+
+    return classify_stream(settings, sys.stdin, sys.stdout, args.batch_size)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

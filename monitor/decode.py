@@ -1,0 +1,123 @@
+"""bytes -> Message, or a DeadLetter that says why. Pure: no I/O, never raises on bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from monitor.records import DeadLetter, DeadLetterReason, Message, RawRecord
+from monitor.settings import InputSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Decoder:
+    """Decodes raw records with the configured field names and limits."""
+
+    settings: InputSettings
+
+    def decode(self, raw: RawRecord) -> Message | DeadLetter:
+        """Decode one record; every failure becomes a dead letter with its reason."""
+        s = self.settings
+        value = raw.value
+        if value is None or len(value) == 0:
+            return DeadLetter(raw, DeadLetterReason.EMPTY_VALUE, "record has no value")
+        if len(value) > s.max_message_bytes:
+            return DeadLetter(
+                raw, DeadLetterReason.OVERSIZED, f"{len(value)} bytes exceeds input.max_message_bytes={s.max_message_bytes}"
+            )
+        try:
+            text_value = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return DeadLetter(raw, DeadLetterReason.NOT_UTF8, f"not UTF-8 at byte {exc.start}")
+        broker_time = raw.timestamp_ms / 1000.0 if raw.timestamp_ms is not None else None
+        default_id = f"{raw.position.topic}-{raw.position.partition}-{raw.position.offset}"
+        if s.format == "text":
+            return self._message(raw, text_value, default_id, broker_time, None, raw.position.topic, None)
+        try:
+            obj = json.loads(text_value)
+        except json.JSONDecodeError as exc:
+            return DeadLetter(raw, DeadLetterReason.INVALID_JSON, f"invalid JSON: {exc.msg} at char {exc.pos}")
+        if not isinstance(obj, dict):
+            return DeadLetter(raw, DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(obj).__name__}")
+        return self._from_object(raw, obj, default_id, broker_time)
+
+    def _from_object(
+        self, raw: RawRecord, obj: dict[str, Any], default_id: str, broker_time: float | None
+    ) -> Message | DeadLetter:
+        s = self.settings
+        if s.text_field not in obj:
+            return DeadLetter(raw, DeadLetterReason.MISSING_TEXT, f"field '{s.text_field}' is missing")
+        text = obj[s.text_field]
+        if not isinstance(text, str):
+            return DeadLetter(
+                raw, DeadLetterReason.WRONG_TYPE, f"field '{s.text_field}' must be a string, got {type(text).__name__}"
+            )
+        msg_id = obj.get(s.id_field, default_id)
+        if not isinstance(msg_id, (str, int)) or isinstance(msg_id, bool):
+            return DeadLetter(
+                raw, DeadLetterReason.WRONG_TYPE, f"field '{s.id_field}' must be a string or integer"
+            )
+        event_time: float | None = None
+        if s.time_field in obj and obj[s.time_field] is not None:
+            parsed = parse_time(obj[s.time_field])
+            if parsed is None:
+                return DeadLetter(
+                    raw, DeadLetterReason.WRONG_TYPE,
+                    f"field '{s.time_field}' must be epoch seconds/milliseconds or an ISO-8601 string",
+                )
+            event_time = parsed
+        source = obj.get(s.source_field, raw.position.topic)
+        language = obj.get(s.language_field)
+        for name, val in ((s.source_field, source), (s.language_field, language)):
+            if val is not None and not isinstance(val, str):
+                return DeadLetter(raw, DeadLetterReason.WRONG_TYPE, f"field '{name}' must be a string")
+        return self._message(raw, text, str(msg_id), broker_time, event_time, source, language)
+
+    def _message(
+        self,
+        raw: RawRecord,
+        text: str,
+        msg_id: str,
+        broker_time: float | None,
+        event_time: float | None,
+        source: str,
+        language: str | None,
+    ) -> Message | DeadLetter:
+        text = text.strip()
+        if not text:
+            return DeadLetter(raw, DeadLetterReason.EMPTY_TEXT, "text is empty or whitespace")
+        truncated = len(text) > self.settings.max_text_chars
+        if truncated:
+            text = text[: self.settings.max_text_chars]
+        now = time.time()
+        return Message(
+            id=msg_id,
+            text=text,
+            event_time=event_time if event_time is not None else (broker_time if broker_time is not None else now),
+            source=source,
+            language=language.lower() if language else None,
+            position=raw.position,
+            broker_time=broker_time,
+            truncated=truncated,
+            consumed_at=now,
+        )
+
+
+def parse_time(value: Any) -> float | None:
+    """Epoch seconds, epoch milliseconds (numbers above 1e11) or ISO-8601 (naive = UTC) -> unix seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) / 1000.0 if value > 1e11 else float(value)
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if dt.tzinfo is None:  # a naive timestamp is taken as UTC, the norm for news feeds
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.timestamp()
+    return None

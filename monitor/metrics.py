@@ -1,0 +1,85 @@
+"""Every metric the daemon exports, defined in one place against an injectable registry.
+
+Labels stay low-cardinality: Kafka topic and partition, topic label, sentiment label,
+rule, sink, reason. Never a message id.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class Metrics:
+    """The daemon's metrics. Tests build one over a fresh ``CollectorRegistry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.build_info = Info("textmon_build", "Daemon version and the models it runs", registry=r)
+        self.messages_consumed = Counter(
+            "textmon_messages_consumed_total", "Records fetched from Kafka", ["topic", "partition"], registry=r
+        )
+        self.messages_processed = Counter(
+            "textmon_messages_processed_total", "Messages classified and published, by model route", ["route"], registry=r
+        )
+        self.messages_truncated = Counter(
+            "textmon_messages_truncated_total", "Messages cut to the model's token limit", registry=r
+        )
+        self.dead_letters = Counter(
+            "textmon_dead_letters_total", "Records sent to the dead-letter topic", ["reason"], registry=r
+        )
+        self.batch_size = Histogram(
+            "textmon_batch_size_messages", "Messages per inference batch", buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "textmon_batch_tokens", "Padded tokens per inference batch",
+            buckets=(64, 256, 1024, 2048, 4096, 8192, 16384, 32768), registry=r,
+        )
+        self.inference_seconds = Histogram(
+            "textmon_inference_seconds", "Forward-pass time per batch", ["model"], buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.tokenize_seconds = Histogram(
+            "textmon_tokenize_seconds", "Tokenisation time per batch", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.e2e_event_seconds = Histogram(
+            "textmon_end_to_end_from_event_seconds", "Enriched record acknowledged minus the message's event time",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.e2e_broker_seconds = Histogram(
+            "textmon_end_to_end_from_broker_seconds", "Enriched record acknowledged minus the broker timestamp",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "textmon_consumer_lag_messages", "High watermark minus position", ["topic", "partition"], registry=r
+        )
+        self.in_flight = Gauge("textmon_in_flight_messages", "Messages fetched but not yet committed", registry=r)
+        self.paused = Gauge("textmon_consumer_paused", "1 while fetching is paused for backpressure", registry=r)
+        self.commits = Counter("textmon_offset_commits_total", "Offset commits", ["outcome"], registry=r)
+        self.classified = Counter(
+            "textmon_classified_total", "Messages per topic label and sentiment label", ["topic", "sentiment"],
+            registry=r,
+        )
+        self.alerts = Counter("textmon_alerts_total", "Alert notifications raised", ["rule", "state"], registry=r)
+        self.alerts_active = Gauge("textmon_alerts_firing", "Alerts currently firing", ["rule"], registry=r)
+        self.sink_deliveries = Counter(
+            "textmon_sink_deliveries_total", "Alert notifications handled by sinks", ["sink", "rule", "outcome"],
+            registry=r,
+        )
+        self.sink_failures = Counter(
+            "textmon_sink_failures_total", "Failed delivery attempts per sink", ["sink"], registry=r
+        )
+        self.sink_queue = Gauge("textmon_sink_queue_alerts", "Alerts waiting per sink", ["sink"], registry=r)
+        self.produce_retries = Counter(
+            "textmon_produce_retries_total", "Retried publishes to the output or dead-letter topic", registry=r
+        )
+        self.broker_up = Gauge("textmon_broker_reachable", "1 when the Kafka cluster answers", registry=r)
+        self.ready = Gauge("textmon_ready", "1 when the daemon is ready (broker reachable, models loaded)", registry=r)
+        self.window_messages = Gauge(
+            "textmon_window_messages", "Messages in the current trend window per topic label", ["topic"], registry=r
+        )
+        self.window_negative_share = Gauge(
+            "textmon_window_negative_share", "Share of negative messages in the trend window", ["topic"], registry=r
+        )

@@ -1,0 +1,168 @@
+"""The classify stage: routes each message to its language's models and builds Predictions.
+
+Both ``encode`` and ``forward`` block; the daemon calls them from worker threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from monitor.models.base import Backend, Encoded, ModelLoadError, Precision, resolve_device
+from monitor.models.loader import load_backend
+from monitor.records import Prediction, TaskResult
+from monitor.settings import ModelSet, ModelSettings
+
+TASKS = ("topic", "sentiment")
+DEFAULT_ROUTE = "default"
+
+
+def detect_language(text: str) -> str | None:
+    """``zh`` when Han characters make up a fifth of the letters, else None (use the default models)."""
+    han = letters = 0
+    for ch in text[:400]:
+        if ch.isalpha():
+            letters += 1
+            if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff":
+                han += 1
+    return "zh" if letters and han / letters >= 0.2 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The backends serving one language, and which backend answers which task."""
+
+    name: str
+    backends: tuple[Backend, ...]
+    task_owner: dict[str, int]  # task -> index into backends
+
+    @property
+    def max_length(self) -> int:
+        """The shortest token limit among the route's models."""
+        return min(b.info.max_length for b in self.backends)
+
+
+@dataclass(slots=True)
+class EncodedBatch:
+    """A batch tokenised for every backend of its route."""
+
+    route: str
+    parts: list[Encoded]
+
+    @property
+    def truncated(self) -> list[bool]:
+        """Per message: cut by any backend."""
+        return [any(flags) for flags in zip(*(p.truncated for p in self.parts))]
+
+    @property
+    def padded_tokens(self) -> int:
+        """Padded token count of the widest encoding."""
+        return max(int(p.input_ids.numel()) for p in self.parts)
+
+
+class Classifier:
+    """Topic and sentiment classification with per-language model routes."""
+
+    def __init__(self, routes: dict[str, Route]) -> None:
+        if DEFAULT_ROUTE not in routes:
+            raise ModelLoadError("no default model route")
+        self.routes = routes
+
+    @classmethod
+    def load(cls, settings: ModelSettings) -> Classifier:
+        """Load every configured model once (a folder used by several routes is shared)."""
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        device = resolve_device(settings.device)
+        precision = resolve_precision(settings.precision, device)
+        cache: dict[tuple[str, str | None], Backend] = {}
+        routes = {DEFAULT_ROUTE: _route(DEFAULT_ROUTE, settings.default, cache, device, precision)}
+        for lang, model_set in settings.by_language.items():
+            routes[lang] = _route(lang, model_set, cache, device, precision)
+        return cls(routes)
+
+    def route_for(self, language: str | None, text: str) -> str:
+        """The route name for a message: its declared language, else detected, else the default."""
+        lang = (language or detect_language(text) or "").split("-")[0]
+        return lang if lang in self.routes else DEFAULT_ROUTE
+
+    def describe(self) -> dict[str, dict[str, str]]:
+        """Route -> task -> ``name@version`` of the model that answers it."""
+        return {
+            name: {task: _model_id(route.backends[i]) for task, i in route.task_owner.items()}
+            for name, route in self.routes.items()
+        }
+
+    def encode(self, route: str, texts: Sequence[str]) -> EncodedBatch:
+        """Tokenise for every backend of the route."""
+        return EncodedBatch(route, [backend.encode(texts) for backend in self.routes[route].backends])
+
+    def forward(self, batch: EncodedBatch) -> list[Prediction]:
+        """Run the models and turn probabilities into one Prediction per message."""
+        route = self.routes[batch.route]
+        outputs = [backend.forward(part) for backend, part in zip(route.backends, batch.parts)]
+        truncated = batch.truncated
+        per_task: dict[str, tuple[np.ndarray, tuple[str, ...], str]] = {}
+        for task, index in route.task_owner.items():
+            backend = route.backends[index]
+            per_task[task] = (outputs[index][task], backend.info.tasks[task], _model_id(backend))
+        predictions = []
+        for row in range(len(truncated)):
+            tasks = {}
+            for task, (probs, labels, model) in per_task.items():
+                dist = probs[row]
+                best = int(dist.argmax())
+                tasks[task] = TaskResult(
+                    label=labels[best],
+                    score=float(dist[best]),
+                    distribution={label: float(p) for label, p in zip(labels, dist)},
+                    model=model,
+                )
+            predictions.append(Prediction(tasks=tasks, truncated=truncated[row]))
+        return predictions
+
+
+def resolve_precision(precision: str, device: torch.device) -> Precision:
+    """``auto``: bf16 on CUDA; on CPU, fp32 until a faster precision is shown to keep accuracy."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision  # type: ignore[return-value]
+
+
+def _model_id(backend: Backend) -> str:
+    return f"{backend.info.name}@{backend.info.version}"
+
+
+def _route(
+    name: str, model_set: ModelSet, cache: dict[tuple[str, str | None], Backend], device: torch.device,
+    precision: Precision,
+) -> Route:
+    refs: list[tuple[str, str | None]] = []
+    if model_set.bundle:
+        refs.append((model_set.bundle, None))
+    for task in TASKS:
+        ref = getattr(model_set, task)
+        if ref:
+            refs.append((ref, task))
+    backends: list[Backend] = []
+    owner: dict[str, int] = {}
+    for ref, task in refs:
+        key = (ref, task)
+        if key not in cache:
+            cache[key] = load_backend(ref, task=task, device=device, precision=precision)
+        backend = cache[key]
+        if backend not in backends:
+            backends.append(backend)
+        index = backends.index(backend)
+        offered = [task] if task else list(backend.info.tasks)
+        for t in offered:
+            if t not in backend.info.tasks:
+                raise ModelLoadError(f"model {ref} has no task {t!r}; it offers {sorted(backend.info.tasks)}")
+            owner[t] = index  # an explicit topic/sentiment folder overrides the bundle's head
+    # keep only backends that answer some task
+    used = sorted(set(owner.values()))
+    remap = {old: new for new, old in enumerate(used)}
+    return Route(name, tuple(backends[i] for i in used), {t: remap[i] for t, i in owner.items()})

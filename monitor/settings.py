@@ -1,0 +1,249 @@
+"""One settings tree for the whole daemon: environment, an optional YAML/TOML file, defaults.
+
+Environment variables use the prefix ``MONITOR_`` and ``__`` between levels, e.g.
+``MONITOR_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` or ``MONITOR_BATCH__MAX_SIZE=32``.
+A file named by ``MONITOR_CONFIG`` (or ``--config``) supplies values under the environment.
+The tree is built once at start-up, frozen, and passed down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Frozen):
+    """Where to read from and write to, and how to behave as a consumer-group member."""
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    input_topics: Annotated[tuple[str, ...], NoDecode] = ("news",)  # env: comma-separated
+    output_topic: str = "news.enriched"
+    dead_letter_topic: str = "news.deadletter"
+    group_id: str = "textmon"
+    client_id: str = "textmon"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    max_poll_records: int = Field(500, ge=1)
+    max_poll_interval_ms: int = Field(300_000, ge=1_000)
+    session_timeout_ms: int = Field(10_000, ge=1_000)
+    request_timeout_ms: int = Field(30_000, ge=1_000)
+    commit_interval_seconds: float = Field(1.0, gt=0)
+    connect_backoff_initial_seconds: float = Field(0.5, gt=0)
+    connect_backoff_max_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("input_topics", mode="before")
+    @classmethod
+    def _split_topics(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return tuple(json.loads(value))
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
+            raise ValueError("SASL needs sasl_mechanism and sasl_username (and sasl_password)")
+        if not self.input_topics:
+            raise ValueError("input_topics must name at least one topic")
+        return self
+
+
+class InputSettings(_Frozen):
+    """How message values are decoded."""
+
+    format: Literal["json", "text"] = "json"
+    text_field: str = "text"
+    id_field: str = "id"
+    time_field: str = "timestamp"
+    source_field: str = "source"
+    language_field: str = "lang"
+    max_message_bytes: int = Field(1_000_000, ge=1)
+    max_text_chars: int = Field(20_000, ge=1)
+
+
+class BatchSettings(_Frozen):
+    """Dynamic batching: a batch closes at ``max_size`` messages, ``max_tokens`` or ``max_wait_ms``."""
+
+    max_size: int = Field(64, ge=1)
+    max_tokens: int = Field(8192, ge=16)
+    max_wait_ms: float = Field(25.0, ge=0)
+    max_in_flight: int = Field(2048, ge=1)
+
+
+class ModelSet(_Frozen):
+    """The models for one language: a multi-task bundle, or separate topic and sentiment folders.
+
+    A value ``bundled:NAME`` names a model shipped inside the package.
+    """
+
+    bundle: str | None = None
+    topic: str | None = None
+    sentiment: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ModelSet:
+        if not (self.bundle or self.topic or self.sentiment):
+            raise ValueError("a model set needs bundle, or topic and/or sentiment")
+        return self
+
+
+class ModelSettings(_Frozen):
+    """Which classifiers run, where, and at what precision."""
+
+    default: ModelSet = ModelSet(bundle="bundled:en-news")
+    by_language: dict[str, ModelSet] = Field(default_factory=lambda: {"zh": ModelSet(bundle="bundled:multilingual-news")})
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    threads: int | None = Field(None, ge=1)
+
+
+class RuleSettings(_Frozen):
+    """An alert rule: share of negative messages for a topic over a sliding event-time window."""
+
+    name: str
+    kind: Literal["negative_share"] = "negative_share"
+    topics: tuple[str, ...] = ("*",)
+    threshold: float = Field(0.6, gt=0, le=1)
+    min_volume: int = Field(20, ge=1)
+    window_seconds: float = Field(300.0, gt=0)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class SinkSettings(_Frozen):
+    """A sink: ``type`` is an entry point in ``monitor.sinks`` (log, webhook, ...) or ``module:Class``."""
+
+    name: str
+    type: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class HttpSettings(_Frozen):
+    """The metrics and health endpoint."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(9464, ge=0, le=65535)
+
+
+class LogSettings(_Frozen):
+    """Log level and renderer (``auto``: pretty on a terminal, JSON otherwise)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+def _default_rules() -> tuple[RuleSettings, ...]:
+    return (RuleSettings(name="negative-share-high"),)
+
+
+def _default_sinks() -> tuple[SinkSettings, ...]:
+    return (SinkSettings(name="log", type="log"),)
+
+
+class Settings(BaseSettings):
+    """The whole daemon's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MONITOR_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+        yaml_file=None,
+        toml_file=None,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    input: InputSettings = InputSettings()
+    batch: BatchSettings = BatchSettings()
+    models: ModelSettings = ModelSettings()
+    rules: tuple[RuleSettings, ...] = Field(default_factory=_default_rules)
+    sinks: tuple[SinkSettings, ...] = Field(default_factory=_default_sinks)
+    http: HttpSettings = HttpSettings()
+    log: LogSettings = LogSettings()
+    shutdown_grace_seconds: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        for what, names in (("rules", [r.name for r in self.rules]), ("sinks", [s.name for s in self.sinks])):
+            dupes = {n for n in names if names.count(n) > 1}
+            if dupes:
+                raise ValueError(f"{what} names must be unique; repeated: {sorted(dupes)}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("MONITOR_CONFIG")
+        if path:
+            sources.append(_file_source(settings_cls, Path(path)))
+        return tuple(sources)
+
+
+class ConfigFileError(Exception):
+    """The configuration file is missing or of an unknown kind."""
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    if not path.is_file():
+        raise ConfigFileError(f"config file {path} does not exist (from MONITOR_CONFIG / --config)")
+    if path.suffix in (".yaml", ".yml"):
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+    if path.suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    raise ConfigFileError(f"config file {path} must end in .yaml, .yml or .toml")
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once; ``config_file`` wins over ``MONITOR_CONFIG``."""
+    if config_file is not None:
+        os.environ["MONITOR_CONFIG"] = str(config_file)
+    return Settings(**overrides)
+
+
+_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization")
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with every secret replaced by ``**********``."""
+    return _mask(settings.model_dump(mode="python"))
+
+
+def _mask(value: Any, key: str = "") -> Any:
+    if isinstance(value, SecretStr):
+        return "**********"
+    if isinstance(value, dict):
+        return {k: _mask(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask(v, key) for v in value]
+    if value is not None and any(word in key.lower() for word in _SECRET_WORDS):
+        return "**********"
+    return value

@@ -1,0 +1,179 @@
+"""The Kafka source: a consumer-group member that fetches, pauses under backpressure, and commits.
+
+Offsets are committed only from the ``OffsetTracker``: never past a message whose effects
+are not done. On revocation the pipeline is given time to finish the revoked partitions'
+work, then their offsets are committed before the partitions move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from monitor.kafka_config import common_kwargs
+from monitor.logs import get_logger
+from monitor.metrics import Metrics
+from monitor.offsets import OffsetTracker
+from monitor.records import RawRecord, SourcePosition
+from monitor.settings import KafkaSettings
+
+log = get_logger(__name__)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Commits finished work for revoked partitions before they are handed to another member."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self.source = source
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in revoked]
+        await self.source.wait_partitions_idle(keys)
+        await self.source.commit()
+        self.source.tracker.forget(keys)
+        log.info("partitions revoked", partitions=[f"{t}-{p}" for t, p in keys])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned", partitions=[f"{tp.topic}-{tp.partition}" for tp in assigned])
+
+
+class KafkaSource:
+    """Wraps ``AIOKafkaConsumer`` with start-up retries, backpressure and tracked commits."""
+
+    def __init__(self, settings: KafkaSettings, tracker: OffsetTracker, metrics: Metrics, drain_timeout: float) -> None:
+        self.settings = settings
+        self.tracker = tracker
+        self.metrics = metrics
+        self.drain_timeout = drain_timeout
+        self.consumer: AIOKafkaConsumer | None = None
+        self.paused = False
+        self._commit_lock = asyncio.Lock()
+        self._idle = asyncio.Event()
+        self._next_offset: dict[TopicPartition, int] = {}
+
+    async def start(self, stopping: asyncio.Event) -> bool:
+        """Join the group, retrying with backoff while the broker is away. False if stopped first."""
+        s = self.settings
+        delay = s.connect_backoff_initial_seconds
+        while not stopping.is_set():
+            consumer = AIOKafkaConsumer(
+                group_id=s.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset=s.auto_offset_reset,
+                max_poll_records=s.max_poll_records,
+                max_poll_interval_ms=s.max_poll_interval_ms,
+                session_timeout_ms=s.session_timeout_ms,
+                heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
+                isolation_level="read_committed",
+                **common_kwargs(s),
+            )
+            try:
+                await consumer.start()
+                consumer.subscribe(list(s.input_topics), listener=_Rebalance(self))
+                self.consumer = consumer
+                self.metrics.broker_up.set(1)
+                log.info("consumer started", topics=list(s.input_topics), group=s.group_id)
+                return True
+            except KafkaError as exc:
+                await consumer.stop()
+                self.metrics.broker_up.set(0)
+                log.warning("broker unavailable, retrying", error=repr(exc), retry_in_seconds=round(delay, 2))
+                try:
+                    await asyncio.wait_for(stopping.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, s.connect_backoff_max_seconds)
+        return False
+
+    async def fetch(self, timeout_ms: int, max_records: int) -> list[RawRecord]:
+        """One poll. Called even while paused, so the group sees a live member."""
+        assert self.consumer is not None
+        batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        out: list[RawRecord] = []
+        for tp, records in batches.items():
+            if records:
+                self._next_offset[tp] = records[-1].offset + 1
+            self.metrics.messages_consumed.labels(tp.topic, str(tp.partition)).inc(len(records))
+            for rec in records:
+                out.append(
+                    RawRecord(
+                        position=SourcePosition(tp.topic, tp.partition, rec.offset),
+                        value=rec.value,
+                        key=rec.key,
+                        timestamp_ms=rec.timestamp,
+                        headers=tuple((k, v) for k, v in (rec.headers or ())),
+                    )
+                )
+        return out
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume every assigned partition (backpressure)."""
+        assert self.consumer is not None
+        if paused == self.paused:
+            return
+        assigned = list(self.consumer.assignment())
+        if paused:
+            self.consumer.pause(*assigned)
+        else:
+            self.consumer.resume(*self.consumer.paused())
+        self.paused = paused
+        self.metrics.paused.set(1 if paused else 0)
+        log.info("backpressure", paused=paused, in_flight=self.tracker.in_flight)
+
+    def update_lag(self) -> None:
+        """Consumer lag per partition: the fetcher's high watermark minus the next offset we will read."""
+        assert self.consumer is not None
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            position = self._next_offset.get(tp)
+            if high is not None and position is not None:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    def notify_progress(self) -> None:
+        """Called by the pipeline after it marks work done: wakes revocation waiters."""
+        self._idle.set()
+
+    async def wait_partitions_idle(self, keys: list[tuple[str, int]]) -> None:
+        """Wait (bounded) until no work is in flight for ``keys``."""
+        deadline = time.monotonic() + self.drain_timeout
+        while any(self.tracker.in_flight_for(*k) for k in keys):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("revocation drain timed out; uncommitted work will be redelivered")
+                return
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), min(remaining, 0.5))
+            except asyncio.TimeoutError:
+                pass
+
+    async def commit(self) -> None:
+        """Commit every partition whose committable offset advanced."""
+        if self.consumer is None:
+            return
+        async with self._commit_lock:
+            offsets = self.tracker.committable()
+            if not offsets:
+                return
+            assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+            offsets = {k: v for k, v in offsets.items() if k in assigned}
+            if not offsets:
+                return
+            try:
+                await self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in offsets.items()})
+            except (CommitFailedError, KafkaConnectionError, KafkaError) as exc:
+                self.metrics.commits.labels("failed").inc()
+                log.warning("commit failed; will retry", error=repr(exc))
+                return
+            self.tracker.mark_committed(offsets)
+            self.metrics.commits.labels("ok").inc()
+
+    async def stop(self) -> None:
+        """Leave the group; idempotent."""
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
