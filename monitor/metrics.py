@@ -57,6 +57,12 @@ class Metrics:
         )
         self.in_flight = Gauge("textmon_in_flight_messages", "Messages fetched but not yet committed", registry=r)
         self.paused = Gauge("textmon_consumer_paused", "1 while fetching is paused for backpressure", registry=r)
+        self.pauses = Counter(
+            "textmon_backpressure_pauses_total", "Times fetching was paused because downstream was full", registry=r
+        )
+        self.rebalances = Counter(
+            "textmon_partition_assignments_total", "Partition assignments received from the group", registry=r
+        )
         self.commits = Counter("textmon_offset_commits_total", "Offset commits", ["outcome"], registry=r)
         self.classified = Counter(
             "textmon_classified_total", "Messages per topic label and sentiment label", ["topic", "sentiment"],

@@ -37,6 +37,7 @@ class _Rebalance(ConsumerRebalanceListener):
         log.info("partitions revoked", partitions=[f"{t}-{p}" for t, p in keys])
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.source.metrics.rebalances.inc()
         log.info("partitions assigned", partitions=[f"{tp.topic}-{tp.partition}" for tp in assigned])
 
 
@@ -117,6 +118,7 @@ class KafkaSource:
         assigned = list(self.consumer.assignment())
         if paused:
             self.consumer.pause(*assigned)
+            self.metrics.pauses.inc()
         else:
             self.consumer.resume(*self.consumer.paused())
         self.paused = paused

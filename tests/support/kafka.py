@@ -1,0 +1,41 @@
+"""A real Apache Kafka broker for the test session, started through deploy/local-kafka.sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "deploy" / "local-kafka.sh"
+
+
+@dataclass
+class Broker:
+    """A broker on a loopback port, with its own data folder."""
+
+    port: int
+    data: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _env(self, keep_data: bool = False) -> dict[str, str]:
+        env = dict(os.environ, KAFKA_PORT=str(self.port), KAFKA_DATA=str(self.data))
+        if keep_data:
+            env["KAFKA_KEEP_DATA"] = "1"
+        return env
+
+    def start(self, keep_data: bool = False) -> None:
+        subprocess.run(["bash", str(SCRIPT), "start"], env=self._env(keep_data), check=True, capture_output=True, timeout=600)
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(SCRIPT), "stop"], env=self._env(), check=False, capture_output=True, timeout=120)
+
+
+def unique(prefix: str) -> str:
+    """A topic or group name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
