@@ -100,7 +100,7 @@ class Batcher(Generic[T]):
                 current = []
             current.append(index)
         if current:
-            if keep_partial and batches:
+            if keep_partial and batches and len(current) < self.max_size:
                 rest = _Pending[T]([pending.items[i] for i in current], [pending.tokens[i] for i in current], pending.first_at)
                 self._pending[route] = rest
             else:

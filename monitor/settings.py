@@ -132,12 +132,50 @@ class RuleSettings(_Frozen):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization")
+
+
+def _is_secret_key(key: str) -> bool:
+    return any(word in key.lower() for word in _SECRET_WORDS)
+
+
+def _wrap_secrets(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _wrap_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wrap_secrets(v, key) for v in value]
+    if isinstance(value, str) and _is_secret_key(key):
+        return SecretStr(value)
+    return value
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
+
+
 class SinkSettings(_Frozen):
     """A sink: ``type`` is an entry point in ``monitor.sinks`` (log, webhook, ...) or ``module:Class``."""
 
     name: str
     type: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options", mode="after")
+    @classmethod
+    def _hide_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Plugin options are free-form: wrap anything that looks like a credential so that
+        # repr() and logs never show it; load_sink unwraps it for the plugin.
+        return _wrap_secrets(value)
+
+    def plain_options(self) -> dict[str, Any]:
+        """Options with secrets unwrapped, for the plugin's own validation."""
+        return _unwrap_secrets(self.options)
 
 
 class HttpSettings(_Frozen):
@@ -229,7 +267,6 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     return Settings(**overrides)
 
 
-_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization")
 
 
 def masked(settings: Settings) -> dict[str, Any]:
@@ -244,6 +281,6 @@ def _mask(value: Any, key: str = "") -> Any:
         return {k: _mask(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_mask(v, key) for v in value]
-    if value is not None and any(word in key.lower() for word in _SECRET_WORDS):
+    if value is not None and _is_secret_key(key):
         return "**********"
     return value

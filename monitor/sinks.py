@@ -69,7 +69,7 @@ def load_sink(settings: SinkSettings) -> Sink:
     """Instantiate a sink from an entry-point name or a ``module:Class`` path, validating it now."""
     factory = _find_factory(settings)
     try:
-        sink = factory(name=settings.name, **settings.options)
+        sink = factory(name=settings.name, **settings.plain_options())
     except SinkConfigError:
         raise
     except (TypeError, ValueError) as exc:

@@ -44,6 +44,17 @@ def daemon_settings(bootstrap: str, models: dict[str, Path], topic: str | None =
 
 def write_config(settings: Settings, path: Path) -> Path:
     """Write a YAML file the ``monitor`` CLI reads with --config."""
-    data = settings.model_dump(mode="json")
+    from pydantic import SecretStr
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    data = plain(settings.model_dump(mode="python"))
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path

@@ -1,0 +1,56 @@
+"""Batching: nothing lost or repeated, limits respected, lengths grouped."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from monitor.batching import Batcher, estimate_tokens
+from monitor.settings import BatchSettings
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    items=st.lists(st.tuples(st.sampled_from(["default", "zh"]), st.integers(1, 200), st.floats(0, 0.2)), max_size=300),
+    max_size=st.integers(1, 40),
+    max_tokens=st.integers(200, 4000),
+)
+def test_every_item_is_batched_once_within_limits(items, max_size, max_tokens) -> None:  # type: ignore[no-untyped-def]
+    batcher: Batcher[int] = Batcher(BatchSettings(max_size=max_size, max_tokens=max_tokens, max_wait_ms=50))
+    now = 0.0
+    out = []
+    for index, (route, tokens, step) in enumerate(items):
+        now += step
+        out += batcher.add(route, index, tokens, now)
+        out += batcher.due(now)
+    out += batcher.flush()
+    seen = [i for b in out for i in b.items]
+    assert sorted(seen) == list(range(len(items)))
+    for batch in out:
+        assert 1 <= len(batch.items) <= max_size
+        assert len(batch.items) == 1 or batch.padded_tokens <= max_tokens
+        assert {items[i][0] for i in batch.items} == {batch.route}
+        assert batch.tokens == sorted(batch.tokens), "batches are length-sorted"
+
+
+def test_a_lone_message_waits_at_most_max_wait() -> None:
+    batcher: Batcher[str] = Batcher(BatchSettings(max_size=64, max_wait_ms=20))
+    assert batcher.add("default", "a", 10, now=1.0) == []
+    assert batcher.next_deadline() == 1.02
+    assert batcher.due(1.01) == []
+    [batch] = batcher.due(1.02)
+    assert batch.items == ["a"]
+    assert batcher.next_deadline() is None
+
+
+def test_backlog_is_cut_into_similar_length_batches() -> None:
+    batcher: Batcher[int] = Batcher(BatchSettings(max_size=4, max_tokens=100_000, max_wait_ms=1000))
+    lengths = [100, 5, 100, 5, 100, 5, 100, 5]
+    out = []
+    for i, n in enumerate(lengths):
+        out += batcher.add("default", i, n, 0.0)
+    assert [sorted(lengths[i] for i in b.items) for b in out] == [[5, 5, 5, 5], [100, 100, 100, 100]]
+
+
+def test_token_estimate_counts_han_characters_one_each() -> None:
+    assert estimate_tokens("央行宣布降息") > estimate_tokens("rates")
+    assert estimate_tokens("x" * 10_000, limit=128) == 128

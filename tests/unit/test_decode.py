@@ -1,0 +1,84 @@
+"""Decoding: every malformed input becomes a dead letter with the right reason; good input maps fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+from monitor.decode import Decoder, parse_time
+from monitor.records import DeadLetter, DeadLetterReason, Message, RawRecord, SourcePosition
+from monitor.settings import InputSettings
+
+POS = SourcePosition("news", 1, 42)
+
+
+def decode(value: bytes | None, **settings: object) -> Message | DeadLetter:
+    return Decoder(InputSettings(**settings)).decode(RawRecord(POS, value, timestamp_ms=1_700_000_000_000))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, DeadLetterReason.EMPTY_VALUE),
+        (b"", DeadLetterReason.EMPTY_VALUE),
+        (b"{oops", DeadLetterReason.INVALID_JSON),
+        (b'"just a string"', DeadLetterReason.NOT_AN_OBJECT),
+        (b'{"title": "x"}', DeadLetterReason.MISSING_TEXT),
+        (b'{"text": ["a"]}', DeadLetterReason.WRONG_TYPE),
+        (b'{"text": "a", "id": 1.5}', DeadLetterReason.WRONG_TYPE),
+        (b'{"text": "a", "timestamp": "soon"}', DeadLetterReason.WRONG_TYPE),
+        (b'{"text": "a", "lang": 7}', DeadLetterReason.WRONG_TYPE),
+        (b'{"text": " \\n "}', DeadLetterReason.EMPTY_TEXT),
+        (b'{"text": "\xff"}', DeadLetterReason.NOT_UTF8),
+        (b'{"text": "' + b"a" * 200 + b'"}', DeadLetterReason.OVERSIZED),
+    ],
+)
+def test_malformed_input_is_dead_lettered_with_its_reason(value: bytes | None, reason: DeadLetterReason) -> None:
+    result = decode(value, max_message_bytes=100)
+    assert isinstance(result, DeadLetter)
+    assert result.reason is reason
+    assert result.detail
+
+
+def test_json_fields_are_mapped_by_configured_names() -> None:
+    value = json.dumps({"body": "央行宣布降息", "uid": 7, "ts": "2026-01-02T03:04:05Z", "feed": "wire", "language": "ZH"})
+    msg = decode(value.encode(), text_field="body", id_field="uid", time_field="ts", source_field="feed", language_field="language")
+    assert isinstance(msg, Message)
+    assert (msg.id, msg.text, msg.source, msg.language) == ("7", "央行宣布降息", "wire", "zh")
+    assert msg.event_time == 1767323045.0
+    assert msg.broker_time == 1_700_000_000.0
+
+
+def test_missing_id_and_time_fall_back_to_position_and_broker_time() -> None:
+    msg = decode(b'{"text": "hello"}')
+    assert isinstance(msg, Message)
+    assert msg.id == "news-1-42"
+    assert msg.event_time == 1_700_000_000.0
+
+
+def test_text_mode_takes_the_whole_value() -> None:
+    msg = decode("  plain headline \n".encode(), format="text")
+    assert isinstance(msg, Message) and msg.text == "plain headline"
+
+
+def test_over_long_text_is_truncated_and_flagged_not_dropped() -> None:
+    msg = decode(json.dumps({"text": "word " * 100}).encode(), max_text_chars=50)
+    assert isinstance(msg, Message)
+    assert msg.truncated and len(msg.text) == 50
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1_700_000_000, 1_700_000_000.0), (1_700_000_000_500, 1_700_000_000.5), ("2026-01-01T00:00:00+08:00", 1767196800.0),
+     ("2026-01-01T00:00:00", 1767225600.0), ("nope", None), (True, None), (None, None)],
+)
+def test_parse_time(value: object, expected: float | None) -> None:
+    assert parse_time(value) == expected
+
+
+@given(st.binary(max_size=300))
+def test_decoder_never_raises_on_arbitrary_bytes(value: bytes) -> None:
+    result = decode(value)
+    assert isinstance(result, (Message, DeadLetter))

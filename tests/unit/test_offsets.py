@@ -1,0 +1,35 @@
+"""Offsets: never commit past work still in flight, whatever order work completes in."""
+
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from monitor.offsets import OffsetTracker
+
+
+@given(st.permutations(list(range(30))), st.integers(0, 30))
+def test_committable_offset_is_the_lowest_unfinished(order: list[int], finished: int) -> None:
+    tracker = OffsetTracker()
+    for offset in range(30):
+        tracker.started("t", 0, offset)
+    done = order[:finished]
+    for offset in done:
+        tracker.done("t", 0, offset)
+    pending = set(range(30)) - set(done)
+    expected = min(pending) if pending else 30
+    assert tracker.committable() == {("t", 0): expected}
+    assert tracker.in_flight == len(pending)
+
+
+def test_committed_offsets_are_not_reported_again_and_revoked_partitions_are_forgotten() -> None:
+    tracker = OffsetTracker()
+    tracker.started("t", 0, 5)
+    tracker.started("t", 1, 9)
+    tracker.done("t", 0, 5)
+    assert tracker.committable() == {("t", 0): 6, ("t", 1): 9}
+    tracker.mark_committed({("t", 0): 6})
+    assert tracker.committable() == {("t", 1): 9}
+    tracker.forget([("t", 1)])
+    assert tracker.in_flight == 0
+    tracker.done("t", 1, 9)  # late completion of revoked work is ignored
+    assert tracker.committable() == {}
