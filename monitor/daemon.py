@@ -19,6 +19,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from monitor import __version__
 from monitor.alerts import AlertEngine, build_rule
 from monitor.batching import Batch, Batcher, estimate_tokens
@@ -68,7 +70,7 @@ class Daemon:
         longest = max((r.window_seconds for r in rules), default=300.0)
         self.trends = TrendStore(bucket_seconds=max(1.0, min(10.0, longest / 30)), retention_seconds=longest * 2)
         self.alerts = AlertEngine(rules)
-        self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port)
+        self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status)
         self.stopping = asyncio.Event()
         self.models_loaded = False
         self.consuming = False
@@ -89,6 +91,27 @@ class Daemon:
             "models_loaded": self.models_loaded,
             "broker_reachable": self.metrics.broker_up._value.get() == 1,  # noqa: SLF001
             "consuming": self.consuming,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The status page's data: models, per-topic trend series and windows, firing alerts."""
+        window = self.alerts.rules[0].window_seconds if self.alerts.rules else 300.0
+        topics = []
+        for key in self.trends.keys():
+            stats = self.trends.window(key, window)
+            topics.append({
+                "topic": key,
+                "window": {"seconds": window, "count": stats.count, "by_sentiment": stats.by_sentiment,
+                           "negative_share": round(stats.share("negative"), 4), "mean_sentiment": round(stats.mean_sentiment, 4)},
+                "series": self.trends.series(key),
+            })
+        return {
+            "version": __version__,
+            "models": self.classifier.describe() if self.classifier is not None else {},
+            "watermark": self.trends.watermark,
+            "bucket_seconds": self.trends.bucket_seconds,
+            "topics": topics,
+            "alerts": [a.to_json() for a in self.alerts.firing],
         }
 
     def request_stop(self) -> None:
@@ -240,25 +263,30 @@ class Daemon:
         while (item := await self._classified.get()) is not _END:
             assert item is not None
             self._batch_ids += 1
-            now = time.time()
-            enriched = [Enriched(m, p, now) for m, p in zip(item.batch.items, item.predictions)]
-            await self.emitter.publish([enriched_record(topic, e) for e in enriched], self._deadline())
-            acked = time.time()
-            versions: dict[str, str] = {}
-            for e in enriched:
-                self.trends.add(e)
-                versions.update(e.model_versions)
-                self._count(e, item.batch.route, acked)
-            alerts = self.alerts.evaluate(self.trends, versions)
-            for alert in alerts:
-                self.metrics.alerts.labels(alert.rule, alert.state.value).inc()
-                log.info("alert", rule=alert.rule, topic=alert.key, state=alert.state.value, summary=alert.summary)
-            self._update_gauges()
-            await self.sinks.dispatch(alerts)
-            for m in item.batch.items:
-                self.tracker.done(m.position.topic, m.position.partition, m.position.offset)
-            self.source.notify_progress()
-            log.debug("batch done", batch_id=self._batch_ids, size=len(enriched), route=item.batch.route)
+            with structlog.contextvars.bound_contextvars(batch_id=self._batch_ids, route=item.batch.route):
+                await self._apply(item, topic)
+
+    async def _apply(self, item: _Classified, topic: str) -> None:
+        """Publish, update trends, raise alerts and hand them to sinks; then mark the offsets done."""
+        now = time.time()
+        enriched = [Enriched(m, p, now) for m, p in zip(item.batch.items, item.predictions)]
+        await self.emitter.publish([enriched_record(topic, e) for e in enriched], self._deadline())
+        acked = time.time()
+        versions: dict[str, str] = {}
+        for e in enriched:
+            self.trends.add(e)
+            versions.update(e.model_versions)
+            self._count(e, item.batch.route, acked)
+        alerts = self.alerts.evaluate(self.trends, versions)
+        for alert in alerts:
+            self.metrics.alerts.labels(alert.rule, alert.state.value).inc()
+            log.info("alert", rule=alert.rule, topic=alert.key, state=alert.state.value, summary=alert.summary)
+        self._update_gauges()
+        await self.sinks.dispatch(alerts)
+        for m in item.batch.items:
+            self.tracker.done(m.position.topic, m.position.partition, m.position.offset)
+        self.source.notify_progress()
+        log.debug("batch done", size=len(enriched))
 
     def _count(self, e: Enriched, route: str, acked: float) -> None:
         m = self.metrics

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.metrics import Metrics
 
+STATUS_PAGE = Path(__file__).resolve().parent / "bundled" / "status" / "index.html"
+
 
 class HealthServer:
-    """Serves metrics and probes; ``ready`` is asked on every ``/readyz`` request."""
+    """Serves metrics, probes and the status page; the callables are asked on every request."""
 
-    def __init__(self, metrics: Metrics, ready: Callable[[], dict[str, bool]], host: str, port: int) -> None:
+    def __init__(
+        self, metrics: Metrics, ready: Callable[[], dict[str, bool]], host: str, port: int,
+        status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.metrics = metrics
         self.ready = ready
+        self.status = status
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -23,6 +30,8 @@ class HealthServer:
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_get("/api/status", self._status)
+        self.app.router.add_get("/", self._page)
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful when configured as 0)."""
@@ -53,3 +62,12 @@ class HealthServer:
         checks = self.ready()
         ok = all(checks.values())
         return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+    async def _status(self, _: web.Request) -> web.Response:
+        body = self.status() if self.status is not None else {}
+        return web.json_response({"ready": all(self.ready().values()), "checks": self.ready(), **body})
+
+    async def _page(self, _: web.Request) -> web.Response:
+        if not STATUS_PAGE.is_file():
+            return web.Response(text="textmon: see /metrics, /healthz, /readyz, /api/status\n")
+        return web.FileResponse(STATUS_PAGE, headers={"Cache-Control": "no-cache"})

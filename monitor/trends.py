@@ -91,6 +91,19 @@ class TrendStore:
             if not buckets:
                 del self._buckets[key]
 
+    def series(self, key: str) -> list[dict[str, float]]:
+        """The retained buckets of ``key`` in time order, for the status page."""
+        out = []
+        for index in sorted(self._buckets.get(key, {})):
+            b = self._buckets[key][index]
+            out.append({
+                "t": index * self.bucket_seconds,
+                "count": b.count,
+                "negative": b.by_sentiment.get("negative", 0),
+                "mean_sentiment": round(b.sentiment_sum / b.count, 4) if b.count else 0.0,
+            })
+        return out
+
     def window(self, key: str, seconds: float) -> WindowStats:
         """Stats for ``key`` over the buckets overlapping ``(watermark - seconds, watermark]``."""
         end = self.watermark
