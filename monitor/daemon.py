@@ -13,16 +13,19 @@ inference never makes the consumer miss its poll interval.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from monitor import __version__
 from monitor.alerts import AlertEngine, build_rule
+from monitor.checkpoint import AppliedOffsets, CheckpointFile
 from monitor.batching import Batch, Batcher, estimate_tokens
 from monitor.decode import Decoder
 from monitor.emit import Emitter, dead_letter_record, enriched_record
@@ -35,7 +38,7 @@ from monitor.server import HealthServer
 from monitor.settings import Settings
 from monitor.sinks import SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
-from monitor.trends import TrendStore
+from monitor.trends import BaselineConfig, TrendConfig, TrendStore
 
 log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
@@ -63,13 +66,15 @@ class Daemon:
         self.classifier = classifier
         self.tracker = OffsetTracker()
         self.decoder = Decoder(settings.input)
-        self.source = KafkaSource(settings.kafka, self.tracker, self.metrics, settings.shutdown_grace_seconds / 2)
+        self.source = KafkaSource(
+            settings.kafka, self.tracker, self.metrics, settings.shutdown_grace_seconds / 2, self._checkpoint
+        )
         self.emitter = Emitter(settings.kafka, self.metrics)
         self.sinks = SinkDispatcher([load_sink(s) for s in settings.sinks], self.metrics)
-        rules = [build_rule(r) for r in settings.rules]
-        longest = max((r.window_seconds for r in rules), default=300.0)
-        self.trends = TrendStore(bucket_seconds=max(1.0, min(10.0, longest / 30)), retention_seconds=longest * 2)
-        self.alerts = AlertEngine(rules)
+        self.trends = TrendStore(trend_config(settings))
+        self.alerts = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
+        self.applied = AppliedOffsets()
+        self.checkpoint_file = CheckpointFile(state_dir(settings), settings.kafka.group_id)
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status)
         self.stopping = asyncio.Event()
         self.models_loaded = False
@@ -159,8 +164,28 @@ class Daemon:
             self._tokenizer_pool.shutdown(wait=False, cancel_futures=True)
             self._model_pool.shutdown(wait=False, cancel_futures=True)
 
+    def _restore(self) -> None:
+        state = self.checkpoint_file.load()
+        if state is None:
+            return
+        self.trends.restore(state["trends"])
+        self.alerts.lifecycle.restore(state["alerts"])
+        self.applied = AppliedOffsets.from_state(state["applied"])
+        log.info("trend state restored", path=str(self.checkpoint_file.path), watermark=self.trends.watermark,
+                 topics=len(self.trends.baselines), firing=len(self.alerts.firing))
+
+    async def _checkpoint(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Save trend and alert state with the offsets about to be committed (called before every commit)."""
+        started = time.perf_counter()
+        self.applied.advance(offsets)
+        state = {"trends": self.trends.to_state(), "alerts": self.alerts.lifecycle.to_state(),
+                 "applied": self.applied.to_state(), "saved_at": time.time()}
+        await asyncio.get_running_loop().run_in_executor(None, self.checkpoint_file.save, state)
+        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
+
     async def _start_stages(self) -> bool:
         loop = asyncio.get_running_loop()
+        self._restore()
         if self.classifier is None:
             self.classifier = await loop.run_in_executor(self._model_pool, Classifier.load, self.settings.models)
         self.models_loaded = True
@@ -274,19 +299,34 @@ class Daemon:
         acked = time.time()
         versions: dict[str, str] = {}
         for e in enriched:
-            self.trends.add(e)
             versions.update(e.model_versions)
             self._count(e, item.batch.route, acked)
-        alerts = self.alerts.evaluate(self.trends, versions)
+            self._trend(e)
+        alerts = self.alerts.advance(self.trends, versions)
+        self.metrics.alerts_muted.inc(self.alerts.lifecycle.muted_notifications)
+        self.alerts.lifecycle.muted_notifications = 0
         for alert in alerts:
             self.metrics.alerts.labels(alert.rule, alert.state.value).inc()
-            log.info("alert", rule=alert.rule, topic=alert.key, state=alert.state.value, summary=alert.summary)
+            log.info("alert", rule=alert.rule, topic=alert.key, state=alert.state.value, summary=alert.summary,
+                     reminder=alert.reminder)
         self._update_gauges()
         await self.sinks.dispatch(alerts)
         for m in item.batch.items:
             self.tracker.done(m.position.topic, m.position.partition, m.position.offset)
         self.source.notify_progress()
         log.debug("batch done", size=len(enriched))
+
+    def _trend(self, e: Enriched) -> None:
+        pos = e.message.position
+        if self.applied.contains(pos.topic, pos.partition, pos.offset):
+            self.metrics.replays_skipped.inc()  # already counted before a restart
+            return
+        result = self.trends.add(e)
+        self.applied.add(pos.topic, pos.partition, pos.offset)
+        if result.late:
+            self.metrics.late_records.inc()
+        elif result.duplicate:
+            self.metrics.duplicates.labels(result.key).inc()
 
     def _count(self, e: Enriched, route: str, acked: float) -> None:
         m = self.metrics
@@ -358,6 +398,32 @@ class Daemon:
             self.metrics.broker_up.set(1 if ok else 0)
             self.metrics.ready.set(1 if all(self.readiness().values()) else 0)
             await asyncio.sleep(2.0)
+
+
+def trend_config(settings: Settings) -> TrendConfig:
+    """The trend store's configuration from settings; retention covers the longest rule window."""
+    t = settings.trends
+    longest = max((r.window_seconds for r in settings.rules), default=0.0)
+    return TrendConfig(
+        bucket_seconds=t.bucket_seconds,
+        allowed_lateness_seconds=t.allowed_lateness_seconds,
+        retention_seconds=max(t.retention_seconds, 2 * longest),
+        dedup_window_seconds=t.dedup_window_seconds,
+        dedup_max_distance=t.dedup_max_distance,
+        baseline=BaselineConfig(
+            bucket_seconds=t.bucket_seconds, halflife_buckets=t.halflife_buckets,
+            share_halflife_buckets=t.share_halflife_buckets, warmup_buckets=t.warmup_buckets,
+            profile_after_days=1.0 if t.seasonal_profile else float("inf"),
+        ),
+    )
+
+
+def state_dir(settings: Settings) -> Path:
+    """Where the trend checkpoint lives."""
+    if settings.state.dir is not None:
+        return settings.state.dir
+    cache = Path(os.environ.get("MONITOR_CACHE_DIR", Path.home() / ".cache" / "textmon"))
+    return cache / "state"
 
 
 async def _settle(tasks: list[asyncio.Task[Any]]) -> None:

@@ -83,6 +83,21 @@ class Metrics:
         )
         self.broker_up = Gauge("textmon_broker_reachable", "1 when the Kafka cluster answers", registry=r)
         self.ready = Gauge("textmon_ready", "1 when the daemon is ready (broker reachable, models loaded)", registry=r)
+        self.late_records = Counter(
+            "textmon_late_records_total", "Records older than the watermark allows, left out of trends", registry=r
+        )
+        self.duplicates = Counter(
+            "textmon_near_duplicates_total", "Near-duplicate texts counted once in trends", ["topic"], registry=r
+        )
+        self.replays_skipped = Counter(
+            "textmon_trend_replays_skipped_total", "Redelivered records already in the restored trend state", registry=r
+        )
+        self.checkpoint_seconds = Histogram(
+            "textmon_checkpoint_seconds", "Time to write the trend checkpoint", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.alerts_muted = Counter(
+            "textmon_alert_notifications_muted_total", "Notifications held back by silences or inhibition", registry=r
+        )
         self.window_messages = Gauge(
             "textmon_window_messages", "Messages in the current trend window per topic label", ["topic"], registry=r
         )

@@ -179,6 +179,9 @@ class Alert:
     annotations: dict[str, str] = field(default_factory=dict)
     exemplars: tuple[Exemplar, ...] = ()
     model_versions: dict[str, str] = field(default_factory=dict)
+    detector: str = ""
+    terms: tuple[str, ...] = ()
+    reminder: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view used by webhook-like sinks."""
@@ -199,4 +202,21 @@ class Alert:
             "annotations": dict(self.annotations),
             "exemplars": [{"id": e.id, "snippet": e.snippet, "score": e.score} for e in self.exemplars],
             "model_versions": dict(self.model_versions),
+            "detector": self.detector,
+            "terms": list(self.terms),
+            "reminder": self.reminder,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Alert:
+        """Inverse of ``to_json`` (used by the outbox and the Kafka alert topic)."""
+        return cls(
+            rule=data["rule"], key=data["key"], state=AlertState(data["state"]), severity=data["severity"],
+            fingerprint=data["fingerprint"], summary=data["summary"], observed=data["observed"],
+            expected=data["expected"], score=data["score"], window_seconds=data["window_seconds"],
+            starts_at=data["starts_at"], ends_at=data.get("ends_at"), labels=dict(data.get("labels", {})),
+            annotations=dict(data.get("annotations", {})),
+            exemplars=tuple(Exemplar(**e) for e in data.get("exemplars", ())),
+            model_versions=dict(data.get("model_versions", {})), detector=data.get("detector", ""),
+            terms=tuple(data.get("terms", ())), reminder=bool(data.get("reminder", False)),
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -46,7 +47,7 @@ class KafkaSettings(_Frozen):
     max_poll_interval_ms: int = Field(300_000, ge=1_000)
     session_timeout_ms: int = Field(10_000, ge=1_000)
     request_timeout_ms: int = Field(30_000, ge=1_000)
-    commit_interval_seconds: float = Field(1.0, gt=0)
+    commit_interval_seconds: float = Field(5.0, gt=0)
     connect_backoff_initial_seconds: float = Field(0.5, gt=0)
     connect_backoff_max_seconds: float = Field(10.0, gt=0)
 
@@ -119,17 +120,85 @@ class ModelSettings(_Frozen):
 
 
 class RuleSettings(_Frozen):
-    """An alert rule: share of negative messages for a topic over a sliding event-time window."""
+    """An alert rule: a detector (entry point in ``monitor.detectors`` or ``module:Class``) over topic windows.
+
+    ``topics`` are glob patterns over topic labels; ``*`` does not match the market-wide key
+    ``__all__``, which a rule names explicitly. Annotation values may use ``{topic}`` and ``{rule}``.
+    """
 
     name: str
-    kind: Literal["negative_share"] = "negative_share"
+    detector: str = "negative_share"
+    params: dict[str, Any] = Field(default_factory=dict)
+    threshold: float | None = Field(None, gt=0, le=1, description="shorthand for params.threshold")
     topics: tuple[str, ...] = ("*",)
-    threshold: float = Field(0.6, gt=0, le=1)
-    min_volume: int = Field(20, ge=1)
+    min_volume: int = Field(20, ge=0)
     window_seconds: float = Field(300.0, gt=0)
+    for_seconds: float = Field(0.0, ge=0)
+    resolve_after_seconds: float = Field(120.0, ge=0)
+    repeat_interval_seconds: float = Field(3600.0, gt=0)
     severity: Literal["info", "warning", "critical"] = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" in data:
+            data = dict(data)
+            data["detector"] = data.pop("kind")
+        return data
+
+    @model_validator(mode="after")
+    def _threshold_into_params(self) -> RuleSettings:
+        if self.threshold is not None and "threshold" not in self.params:
+            object.__setattr__(self, "params", {**self.params, "threshold": self.threshold})
+        return self
+
+
+class TrendSettings(_Frozen):
+    """Event-time buckets, lateness, retention, baselines and near-duplicate folding."""
+
+    bucket_seconds: float = Field(60.0, gt=0)
+    allowed_lateness_seconds: float = Field(30.0, ge=0)
+    retention_seconds: float = Field(6 * 3600.0, gt=0)
+    warmup_buckets: int = Field(60, ge=0)
+    halflife_buckets: float = Field(120.0, gt=0)
+    share_halflife_buckets: float = Field(720.0, gt=0)
+    seasonal_profile: bool = True
+    dedup_window_seconds: float = Field(3600.0, ge=0)
+    dedup_max_distance: int = Field(3, ge=0, le=16)
+
+
+class SilenceSettings(_Frozen):
+    """Mute notifications of alerts whose labels match (globs), optionally between two times."""
+
+    matchers: dict[str, str]
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    comment: str = ""
+
+
+class InhibitSettings(_Frozen):
+    """While an alert matching ``source`` fires, mute alerts matching ``target`` with equal ``equal`` labels."""
+
+    source: dict[str, str]
+    target: dict[str, str]
+    equal: tuple[str, ...] = ()
+
+
+class AlertingSettings(_Frozen):
+    """Silences and inhibition; the time-to-live sent with firing alerts to Alertmanager-like sinks."""
+
+    silences: tuple[SilenceSettings, ...] = ()
+    inhibit: tuple[InhibitSettings, ...] = ()
+    firing_ttl_seconds: float = Field(7200.0, gt=0)
+
+
+class StateSettings(_Frozen):
+    """Where trend state and the sink outbox live; checkpoints are written before offsets are committed."""
+
+    dir: Path | None = None  # default: $MONITOR_CACHE_DIR/state/<group id>
+    checkpoint_interval_seconds: float = Field(10.0, gt=0)
 
 
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization")
@@ -193,7 +262,15 @@ class LogSettings(_Frozen):
 
 
 def _default_rules() -> tuple[RuleSettings, ...]:
-    return (RuleSettings(name="negative-share-high"),)
+    return (
+        RuleSettings(name="negative-share-high", detector="negative_share", params={"threshold": 0.6},
+                     window_seconds=600, min_volume=20),
+        RuleSettings(name="negative-share-surge", detector="negative_share_shift", window_seconds=600,
+                     min_volume=20, severity="critical"),
+        RuleSettings(name="volume-surge", detector="volume_surge", window_seconds=300, min_volume=20),
+        RuleSettings(name="sentiment-drift", detector="sentiment_drift", window_seconds=600, min_volume=10,
+                     severity="info"),
+    )
 
 
 def _default_sinks() -> tuple[SinkSettings, ...]:
@@ -216,8 +293,11 @@ class Settings(BaseSettings):
     input: InputSettings = InputSettings()
     batch: BatchSettings = BatchSettings()
     models: ModelSettings = ModelSettings()
+    trends: TrendSettings = TrendSettings()
     rules: tuple[RuleSettings, ...] = Field(default_factory=_default_rules)
+    alerting: AlertingSettings = AlertingSettings()
     sinks: tuple[SinkSettings, ...] = Field(default_factory=_default_sinks)
+    state: StateSettings = StateSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     shutdown_grace_seconds: float = Field(30.0, gt=0)

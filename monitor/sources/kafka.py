@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
@@ -44,8 +45,12 @@ class _Rebalance(ConsumerRebalanceListener):
 class KafkaSource:
     """Wraps ``AIOKafkaConsumer`` with start-up retries, backpressure and tracked commits."""
 
-    def __init__(self, settings: KafkaSettings, tracker: OffsetTracker, metrics: Metrics, drain_timeout: float) -> None:
+    def __init__(
+        self, settings: KafkaSettings, tracker: OffsetTracker, metrics: Metrics, drain_timeout: float,
+        before_commit: Callable[[dict[tuple[str, int], int]], Awaitable[None]] | None = None,
+    ) -> None:
         self.settings = settings
+        self.before_commit = before_commit
         self.tracker = tracker
         self.metrics = metrics
         self.drain_timeout = drain_timeout
@@ -153,7 +158,7 @@ class KafkaSource:
                 pass
 
     async def commit(self) -> None:
-        """Commit every partition whose committable offset advanced."""
+        """Commit every partition whose committable offset advanced, after ``before_commit`` (the state checkpoint)."""
         if self.consumer is None:
             return
         async with self._commit_lock:
@@ -164,6 +169,8 @@ class KafkaSource:
             offsets = {k: v for k, v in offsets.items() if k in assigned}
             if not offsets:
                 return
+            if self.before_commit is not None:
+                await self.before_commit(offsets)
             try:
                 await self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in offsets.items()})
             except (CommitFailedError, KafkaConnectionError, KafkaError) as exc:

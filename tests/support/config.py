@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ def daemon_settings(bootstrap: str, models: dict[str, Path], topic: str | None =
         },
         "http": {"host": "127.0.0.1", "port": 0},
         "log": {"format": "json"},
+        "state": {"dir": tempfile.mkdtemp(prefix="textmon-state-")},
         "shutdown_grace_seconds": 20,
     }
     for key, value in overrides.items():
@@ -53,6 +55,8 @@ def write_config(settings: Settings, path: Path) -> Path:
             return {k: plain(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
         return value
 
     data = plain(settings.model_dump(mode="python"))

@@ -1,66 +1,127 @@
-"""The negative-share rule over a sliding event-time window, and the firing/resolved lifecycle."""
+"""Rules over event-time windows and the pending / firing / resolved lifecycle."""
 
 from __future__ import annotations
 
-from monitor.alerts import AlertEngine, NegativeShareRule, fingerprint
+from typing import Any
+
+from monitor.alerts import AlertEngine, build_rule, fingerprint
 from monitor.records import AlertState, Enriched, Message, Prediction, SourcePosition, TaskResult
-from monitor.settings import RuleSettings
-from monitor.trends import TrendStore
+from monitor.settings import AlertingSettings, RuleSettings
+from monitor.trends import TrendConfig, TrendStore
 
 LABELS = ("negative", "neutral", "positive")
 
 
-def enriched(i: int, t: float, topic: str, sentiment: str) -> Enriched:
+def enriched(i: int, t: float, topic: str, sentiment: str, text: str | None = None) -> Enriched:
     dist = {label: (0.8 if label == sentiment else 0.1) for label in LABELS}
     pred = Prediction({
         "topic": TaskResult(topic, 0.9, {topic: 0.9}, "tiny@1"),
         "sentiment": TaskResult(sentiment, 0.8, dist, "tiny@1"),
     })
-    msg = Message(f"m{i}", f"text {i}", t, "wire", "en", SourcePosition("news", 0, i))
+    msg = Message(f"m{i}", text or f"story {i} unique words {i * 7919}", t, "wire", "en", SourcePosition("news", 0, i))
     return Enriched(msg, pred, t)
 
 
-def engine(**rule: object) -> AlertEngine:
-    settings = RuleSettings(**{"name": "neg", "threshold": 0.5, "min_volume": 10, "window_seconds": 60, **rule})  # type: ignore[arg-type]
-    return AlertEngine([NegativeShareRule(settings)])
+def engine(alerting: AlertingSettings | None = None, **rule: Any) -> AlertEngine:
+    settings = RuleSettings(**{"name": "neg", "threshold": 0.5, "min_volume": 10, "window_seconds": 60,
+                               "resolve_after_seconds": 0, **rule})
+    return AlertEngine([build_rule(settings)], alerting, warmup_buckets=0)
 
 
-def feed(store: TrendStore, start: int, count: int, t0: float, topic: str, sentiment: str) -> None:
+def store() -> TrendStore:
+    return TrendStore(TrendConfig(bucket_seconds=10, allowed_lateness_seconds=0, dedup_window_seconds=0))
+
+
+def feed(s: TrendStore, start: int, count: int, t0: float, topic: str, sentiment: str, step: float = 0.5) -> None:
     for k in range(count):
-        store.add(enriched(start + k, t0 + k * 0.5, topic, sentiment))
+        s.add(enriched(start + k, t0 + k * step, topic, sentiment))
 
 
 def test_fires_once_when_negative_share_crosses_threshold_at_volume_then_resolves() -> None:
-    store, alerts = TrendStore(bucket_seconds=1), engine()
-    feed(store, 0, 20, 0, "business", "neutral")
-    assert alerts.evaluate(store, {}) == []
-    feed(store, 20, 30, 10, "business", "negative")  # 30 of 50 negative = 60 %
-    [firing] = alerts.evaluate(store, {"sentiment": "tiny@1"})
+    s, alerts = store(), engine()
+    feed(s, 0, 20, 0, "business", "neutral")
+    assert alerts.advance(s, {}) == []
+    feed(s, 20, 30, 10, "business", "negative")  # 30 of 50 negative in the window
+    [firing] = alerts.advance(s, {"sentiment": "tiny@1"})
     assert firing.state is AlertState.FIRING and firing.key == "business"
     assert firing.observed == 0.6 and firing.expected == 0.5
     assert firing.fingerprint == fingerprint("neg", "business")
     assert firing.model_versions == {"sentiment": "tiny@1"}
+    assert firing.labels["alertname"] == "neg" and firing.labels["topic"] == "business"
     assert len(firing.exemplars) == 5 and all(e.id.startswith("m") for e in firing.exemplars)
-    assert alerts.evaluate(store, {}) == [], "still firing: no repeat notification"
-    # calm traffic pushes the negative burst out of the 60 s event-time window
-    feed(store, 50, 40, 100, "business", "neutral")
-    [resolved] = alerts.evaluate(store, {})
+    assert alerts.advance(s, {}) == [], "still firing: no repeat notification"
+    feed(s, 50, 60, 100, "business", "neutral")  # calm traffic pushes the burst out of the 60 s window
+    [resolved] = alerts.advance(s, {})
     assert resolved.state is AlertState.RESOLVED and resolved.starts_at == firing.starts_at
-    assert resolved.ends_at is not None and resolved.fingerprint == firing.fingerprint
+    assert resolved.ends_at is not None and resolved.ends_at > resolved.starts_at
 
 
 def test_no_alert_below_minimum_volume_or_for_unwatched_topics() -> None:
-    store = TrendStore(bucket_seconds=1)
-    feed(store, 0, 9, 0, "sport", "negative")
-    assert engine().evaluate(store, {}) == []
-    feed(store, 9, 20, 5, "sport", "negative")
-    assert engine(topics=("business", "tech*")).evaluate(store, {}) == []
-    assert [a.key for a in engine(topics=("sp*",)).evaluate(store, {})] == ["sport"]
+    s = store()
+    feed(s, 0, 9, 0, "sport", "negative")
+    assert engine().advance(s, {}) == []
+    feed(s, 9, 20, 5, "sport", "negative")
+    assert engine(topics=("business", "tech*")).advance(s, {}) == []
+    assert [a.key for a in engine(topics=("sp*",)).advance(s, {})] == ["sport"]
 
 
-def test_window_follows_event_time_not_arrival_order() -> None:
-    store = TrendStore(bucket_seconds=1)
-    feed(store, 0, 20, 1000, "tech", "negative")
-    store.add(enriched(99, 400, "tech", "neutral"))  # a late record far behind the watermark
-    stats = store.window("tech", 60)
-    assert stats.count == 20 and stats.share("negative") == 1.0
+def test_for_duration_keeps_an_alert_pending_then_fires_and_reminds() -> None:
+    s, alerts = store(), engine(for_seconds=30, repeat_interval_seconds=60)
+    feed(s, 0, 20, 0, "tech", "negative", step=0.5)  # t = 0..10
+    assert alerts.advance(s, {}) == [], "pending for less than 30 s"
+    feed(s, 20, 60, 10, "tech", "negative", step=0.5)  # t = 10..40
+    [firing] = alerts.advance(s, {})
+    assert firing.state is AlertState.FIRING and not firing.reminder
+    feed(s, 80, 140, 40, "tech", "negative", step=0.5)  # t = 40..110
+    notes = alerts.advance(s, {})
+    assert [n.reminder for n in notes] == [True]
+
+
+def test_hysteresis_waits_before_resolving() -> None:
+    s, alerts = store(), engine(resolve_after_seconds=40)
+    feed(s, 0, 30, 0, "tech", "negative")
+    assert [a.state for a in alerts.advance(s, {})] == [AlertState.FIRING]
+    feed(s, 30, 60, 70, "tech", "neutral")  # t = 70..100: breach gone from the window at t ~ 75
+    assert alerts.advance(s, {}) == [], "not yet resolved: inside the hysteresis"
+    feed(s, 90, 40, 130, "tech", "neutral")
+    assert [a.state for a in alerts.advance(s, {})] == [AlertState.RESOLVED]
+
+
+def test_silenced_alerts_are_not_notified() -> None:
+    alerting = AlertingSettings(silences=[{"matchers": {"topic": "tech"}, "comment": "known outage"}])
+    s, alerts = store(), engine(alerting)
+    feed(s, 0, 30, 0, "tech", "negative")
+    feed(s, 30, 30, 0.2, "sport", "negative")
+    assert [a.key for a in alerts.advance(s, {})] == ["sport"]
+
+
+def test_market_wide_alert_inhibits_the_per_topic_alerts_it_explains() -> None:
+    alerting = AlertingSettings(inhibit=[{"source": {"alertname": "market"}, "target": {"alertname": "neg"}}])
+    market = RuleSettings(name="market", detector="negative_share", threshold=0.5, topics=("__all__",),
+                          min_volume=10, window_seconds=60)
+    topic = RuleSettings(name="neg", detector="negative_share", threshold=0.5, min_volume=10, window_seconds=60)
+    s = store()
+    alerts = AlertEngine([build_rule(topic), build_rule(market)], alerting, warmup_buckets=0)
+    feed(s, 0, 30, 0, "tech", "negative")
+    feed(s, 30, 30, 0.2, "sport", "negative")
+    notes = alerts.advance(s, {})
+    assert [(a.rule, a.key) for a in notes] == [("market", "__all__")]
+    assert {a.key for a in alerts.firing} == {"__all__", "tech", "sport"}, "muted alerts still tracked"
+
+
+def test_window_follows_event_time_and_late_records_are_refused() -> None:
+    s = store()
+    feed(s, 0, 20, 1000, "tech", "negative")
+    engine().advance(s, {})
+    late = s.add(enriched(99, 400, "tech", "neutral"))
+    assert late.late
+    assert s.window("tech", 60, s.index(s.watermark)).count == 20
+
+
+def test_near_duplicates_count_once() -> None:
+    s = TrendStore(TrendConfig(bucket_seconds=10))
+    text = "Central bank raises rates by half a point, markets slide"
+    results = [s.add(enriched(i, i, "business", "negative", text=text + (" !" if i % 2 else ""))) for i in range(5)]
+    assert [r.duplicate for r in results] == [False, True, True, True, True]
+    window = s.window("business", 60, s.index(s.watermark))
+    assert window.count == 1 and window.duplicates == 4

@@ -1,0 +1,132 @@
+"""The built-in detectors: volume surge, negative-share shift, sentiment drift, emerging topic,
+and the plain negative-share threshold."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from monitor.detectors.base import Detection, DetectionContext, DetectorParams
+
+
+class VolumeSurgeParams(DetectorParams):
+    z: float = Field(4.0, gt=0, description="standard deviations above the expected count")
+    min_ratio: float = Field(1.5, ge=1, description="observed must also be this multiple of expected")
+
+
+class VolumeSurge:
+    """Window count far above the seasonal baseline: z-score under an overdispersed Poisson model."""
+
+    name: ClassVar[str] = "volume_surge"
+
+    def __init__(self, **params: Any) -> None:
+        self.p = VolumeSurgeParams(**params)
+
+    def detect(self, ctx: DetectionContext) -> Detection:
+        observed, expected = ctx.window.count, ctx.expected_count
+        if ctx.baseline.age < ctx.warmup_buckets:
+            return Detection(False, 0.0, observed, expected, f"'{ctx.key}' is warming up")
+        sd = math.sqrt(max(expected, 1.0) * ctx.baseline.dispersion)
+        z = (observed - expected) / sd
+        breached = z >= self.p.z and observed >= self.p.min_ratio * max(expected, 1.0)
+        summary = f"{observed} stories about '{ctx.key}' in {_span(ctx)}, expected {expected:.1f} (z={z:.1f})"
+        return Detection(breached, round(z, 3), observed, round(expected, 3), summary)
+
+
+class NegativeShareShiftParams(DetectorParams):
+    z: float = Field(3.5, gt=0, description="standard errors above the usual share")
+    min_delta: float = Field(0.1, ge=0, le=1, description="minimum rise of the share, absolute")
+
+
+class NegativeShareShift:
+    """Share of negative messages above the topic's usual share: a two-proportion z-test."""
+
+    name: ClassVar[str] = "negative_share_shift"
+
+    def __init__(self, **params: Any) -> None:
+        self.p = NegativeShareShiftParams(**params)
+
+    def detect(self, ctx: DetectionContext) -> Detection:
+        w = ctx.window
+        share, base = w.share("negative"), ctx.baseline.negative_share
+        if ctx.baseline.age < ctx.warmup_buckets or w.count == 0:
+            return Detection(False, 0.0, share, base, f"'{ctx.key}' is warming up")
+        p0 = min(max(base, 0.02), 0.98)
+        z = (share - p0) / math.sqrt(p0 * (1 - p0) / w.count)
+        breached = z >= self.p.z and share - base >= self.p.min_delta
+        summary = (f"negative share for '{ctx.key}' is {share:.0%} of {w.count} stories in {_span(ctx)}, "
+                   f"usually {base:.0%} (z={z:.1f})")
+        return Detection(breached, round(z, 3), round(share, 4), round(base, 4), summary)
+
+
+class SentimentDriftParams(DetectorParams):
+    k: float = Field(0.5, ge=0, description="slack per bucket, in standard deviations")
+    h: float = Field(6.0, gt=0, description="alarm level of the cumulative sum")
+
+
+class SentimentDrift:
+    """Sustained downward drift of mean sentiment: a Page-Hinkley / CUSUM statistic kept in the baseline."""
+
+    name: ClassVar[str] = "sentiment_drift"
+
+    def __init__(self, **params: Any) -> None:
+        self.p = SentimentDriftParams(**params)
+
+    def detect(self, ctx: DetectionContext) -> Detection:
+        b, w = ctx.baseline, ctx.window
+        if b.sent_seen < ctx.warmup_buckets or w.count == 0:
+            b.cusum = 0.0
+            return Detection(False, 0.0, w.mean_sentiment, b.sent_mean, f"'{ctx.key}' is warming up")
+        se = math.sqrt(b.sent_var / max(1, w.count / max(1, w.buckets)))
+        step = (b.sent_mean - w.mean_sentiment) / max(se, 1e-3) / max(1, w.buckets) - self.p.k
+        b.cusum = max(0.0, b.cusum + step)
+        summary = (f"mean sentiment for '{ctx.key}' is {w.mean_sentiment:+.2f} over {_span(ctx)}, "
+                   f"usually {b.sent_mean:+.2f} (drift statistic {b.cusum:.1f})")
+        return Detection(b.cusum >= self.p.h, round(b.cusum, 3), round(w.mean_sentiment, 4), round(b.sent_mean, 4), summary)
+
+
+class EmergingTopicParams(DetectorParams):
+    max_expected: float = Field(1.0, ge=0, description="the topic counts as near zero below this expected count")
+
+
+class EmergingTopic:
+    """A topic that was near zero now has real volume."""
+
+    name: ClassVar[str] = "emerging_topic"
+
+    def __init__(self, **params: Any) -> None:
+        self.p = EmergingTopicParams(**params)
+
+    def detect(self, ctx: DetectionContext) -> Detection:
+        observed, expected = ctx.window.count, ctx.expected_count
+        if ctx.store_age < ctx.warmup_buckets:
+            return Detection(False, 0.0, observed, expected, "warming up")
+        breached = expected <= self.p.max_expected and observed > 3 * max(expected, 1.0)
+        summary = f"'{ctx.key}' is emerging: {observed} stories in {_span(ctx)}, expected {expected:.1f}"
+        return Detection(breached, float(observed) - expected, observed, round(expected, 3), summary)
+
+
+class NegativeShareThresholdParams(DetectorParams):
+    threshold: float = Field(0.6, gt=0, le=1)
+
+
+class NegativeShareThreshold:
+    """Share of negative messages above a fixed threshold (no baseline needed)."""
+
+    name: ClassVar[str] = "negative_share"
+
+    def __init__(self, **params: Any) -> None:
+        self.p = NegativeShareThresholdParams(**params)
+
+    def detect(self, ctx: DetectionContext) -> Detection:
+        share = ctx.window.share("negative")
+        summary = (f"negative share for '{ctx.key}' is {share:.0%} of {ctx.window.count} stories in {_span(ctx)} "
+                   f"(threshold {self.p.threshold:.0%})")
+        return Detection(share > self.p.threshold, round(share - self.p.threshold, 4), round(share, 4), self.p.threshold, summary)
+
+
+def _span(ctx: DetectionContext) -> str:
+    seconds = ctx.window.end - ctx.window.start
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"

@@ -1,0 +1,45 @@
+"""Near-duplicate detection inside a time window, so syndicated copies of a story count once.
+
+SimHash fingerprints split into four 16-bit bands: two texts within 3 bits of each other
+share at least one band exactly, so candidates are found by band lookup, not a scan.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from monitor.trends.text import hamming, simhash
+
+
+class NearDuplicateIndex:
+    """Remembers fingerprints seen in the last ``window_seconds`` of event time."""
+
+    def __init__(self, window_seconds: float = 3600.0, max_distance: int = 3) -> None:
+        self.window_seconds = window_seconds
+        self.max_distance = max_distance
+        self._bands: list[dict[int, list[int]]] = [{} for _ in range(4)]
+        self._order: deque[tuple[float, int]] = deque()
+
+    def seen(self, text: str, event_time: float) -> bool:
+        """True when a near-identical text was seen in the window; otherwise remember this one."""
+        self._expire(event_time)
+        fp = simhash(text)
+        for band, table in enumerate(self._bands):
+            for other in table.get(fp >> (16 * band) & 0xFFFF, ()):
+                if hamming(fp, other) <= self.max_distance:
+                    return True
+        for band, table in enumerate(self._bands):
+            table.setdefault(fp >> (16 * band) & 0xFFFF, []).append(fp)
+        self._order.append((event_time, fp))
+        return False
+
+    def _expire(self, now: float) -> None:
+        while self._order and self._order[0][0] < now - self.window_seconds:
+            _, fp = self._order.popleft()
+            for band, table in enumerate(self._bands):
+                key = fp >> (16 * band) & 0xFFFF
+                bucket = table.get(key)
+                if bucket:
+                    bucket.remove(fp)
+                    if not bucket:
+                        del table[key]

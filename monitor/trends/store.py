@@ -1,0 +1,250 @@
+"""Per-topic trends in event time: fixed-width buckets, a watermark, sliding windows, baselines.
+
+Knows nothing of Kafka or models: it consumes ``Enriched`` records. The watermark is the
+highest event time seen; a bucket closes once the watermark passes its end plus the
+allowed lateness, and a record for a closed bucket is late: counted, not trended. Every
+record also counts toward the market-wide key ``__all__``. Near-duplicate texts (syndicated
+copies) count once toward volume and share; the copies are counted separately.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.records import Enriched, Exemplar
+from monitor.trends.baseline import BaselineConfig, TopicBaseline
+from monitor.trends.dedup import NearDuplicateIndex
+from monitor.trends.text import terms
+
+ALL = "__all__"
+SNIPPET_CHARS = 140
+TERMS_PER_BUCKET = 60
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Counts for one topic in one bucket of event time."""
+
+    count: int = 0  # distinct stories (near-duplicates excluded)
+    duplicates: int = 0
+    by_sentiment: Counter[str] = field(default_factory=Counter)
+    sentiment_sum: float = 0.0  # sum of P(positive) - P(negative)
+    exemplars: list[tuple[float, str, str]] = field(default_factory=list)  # (negative score, id, snippet)
+    terms: Counter[str] = field(default_factory=Counter)
+
+    def to_state(self) -> list[Any]:
+        return [self.count, self.duplicates, dict(self.by_sentiment), self.sentiment_sum, self.exemplars, dict(self.terms)]
+
+    @classmethod
+    def from_state(cls, s: list[Any]) -> Bucket:
+        return cls(s[0], s[1], Counter(s[2]), s[3], [tuple(e) for e in s[4]], Counter(s[5]))  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """A topic's traffic over the window of buckets ending at ``end``."""
+
+    key: str
+    start: float
+    end: float
+    count: int
+    by_sentiment: dict[str, int]
+    mean_sentiment: float
+    exemplars: tuple[Exemplar, ...]
+    duplicates: int = 0
+    buckets: int = 1
+
+    def share(self, label: str) -> float:
+        """Fraction of messages with sentiment ``label`` (0 when the window is empty)."""
+        return self.by_sentiment.get(label, 0) / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What happened to one record."""
+
+    key: str
+    late: bool = False
+    duplicate: bool = False
+
+
+@dataclass(slots=True)
+class TrendConfig:
+    """Bucket width, lateness, retention and baseline smoothing."""
+
+    bucket_seconds: float = 60.0
+    allowed_lateness_seconds: float = 30.0
+    retention_seconds: float = 6 * 3600.0
+    dedup_window_seconds: float = 3600.0
+    dedup_max_distance: int = 3
+    exemplars: int = 5
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+
+
+class TrendStore:
+    """Buckets and baselines per topic label, closed in event-time order."""
+
+    def __init__(self, config: TrendConfig | None = None) -> None:
+        self.config = config or TrendConfig()
+        self.config.baseline.bucket_seconds = self.config.bucket_seconds
+        self.watermark = 0.0
+        self.last_closed: int | None = None  # index of the newest closed bucket
+        self.buckets: dict[str, dict[int, Bucket]] = {}
+        self.baselines: dict[str, TopicBaseline] = {}
+        self.dedup = NearDuplicateIndex(self.config.dedup_window_seconds, self.config.dedup_max_distance)
+        self.age = 0  # buckets closed since the store began
+
+    @property
+    def bucket_seconds(self) -> float:
+        return self.config.bucket_seconds
+
+    def index(self, t: float) -> int:
+        """The bucket index of an event time."""
+        return math.floor(t / self.config.bucket_seconds)
+
+    def keys(self) -> list[str]:
+        """Topic labels with a baseline or retained traffic (``__all__`` included)."""
+        return sorted(set(self.buckets) | set(self.baselines))
+
+    def add(self, record: Enriched) -> AddResult:
+        """Count one record under its topic label and ``__all__``; late records are refused."""
+        key = record.topic_label
+        t = record.message.event_time
+        index = self.index(t)
+        if self.last_closed is None:
+            self.last_closed = index - 1  # the stream starts here: older records are late
+        if index <= self.last_closed:
+            return AddResult(key, late=True)
+        duplicate = self.dedup.seen(record.message.text, t)
+        for k in (key, ALL):
+            bucket = self.buckets.setdefault(k, {}).setdefault(index, Bucket())
+            if duplicate:
+                bucket.duplicates += 1
+                continue
+            self._count(bucket, record)
+        self.watermark = max(self.watermark, t)
+        return AddResult(key, duplicate=duplicate)
+
+    def _count(self, bucket: Bucket, record: Enriched) -> None:
+        bucket.count += 1
+        bucket.by_sentiment[record.sentiment_label] += 1
+        bucket.terms.update(terms(record.message.text))
+        sentiment = record.prediction.tasks.get("sentiment")
+        if sentiment is None:
+            return
+        dist = sentiment.distribution
+        bucket.sentiment_sum += dist.get("positive", 0.0) - dist.get("negative", 0.0)
+        if record.sentiment_label == "negative":
+            bucket.exemplars.append((round(sentiment.score, 4), record.message.id, record.message.text[:SNIPPET_CHARS]))
+            if len(bucket.exemplars) > 2 * self.config.exemplars:
+                bucket.exemplars.sort(reverse=True)
+                del bucket.exemplars[self.config.exemplars :]
+
+    def due(self) -> list[int]:
+        """Indices of buckets that can close now (watermark past their end plus lateness), oldest first."""
+        if self.last_closed is None:
+            return []
+        closable = self.index(self.watermark - self.config.allowed_lateness_seconds) - 1
+        return list(range(self.last_closed + 1, closable + 1))
+
+    def close(self, index: int, clip: dict[str, float] | None = None) -> None:
+        """Close bucket ``index``: learn it into every topic's baseline (counts clipped per ``clip``), prune."""
+        clip = clip or {}
+        t = index * self.config.bucket_seconds
+        for key in self.keys():
+            bucket = self.buckets.get(key, {}).get(index)
+            baseline = self.baselines.setdefault(key, TopicBaseline())
+            count = float(bucket.count) if bucket else 0.0
+            negative = float(bucket.by_sentiment.get("negative", 0)) if bucket else 0.0
+            if key in clip and count > clip[key]:
+                negative *= clip[key] / count
+                count = clip[key]
+            mean = bucket.sentiment_sum / bucket.count if bucket and bucket.count else None
+            baseline.update(t, count, negative, mean, self.config.baseline)
+            if bucket is not None and len(bucket.terms) > TERMS_PER_BUCKET:
+                bucket.terms = Counter(dict(bucket.terms.most_common(TERMS_PER_BUCKET)))
+        self.last_closed = index
+        self.age += 1
+        oldest = index - int(self.config.retention_seconds / self.config.bucket_seconds)
+        for key in list(self.buckets):
+            for i in [i for i in self.buckets[key] if i < oldest]:
+                del self.buckets[key][i]
+
+    def window(self, key: str, seconds: float, end_index: int | None = None) -> WindowStats:
+        """Stats for ``key`` over the ``seconds`` of buckets ending with ``end_index`` (default: newest closed)."""
+        if end_index is None:
+            end_index = self.last_closed if self.last_closed is not None else self.index(self.watermark)
+        width = max(1, round(seconds / self.config.bucket_seconds))
+        first = end_index - width + 1
+        count = duplicates = 0
+        by_sentiment: Counter[str] = Counter()
+        total = 0.0
+        pool: list[tuple[float, str, str]] = []
+        for index, bucket in self.buckets.get(key, {}).items():
+            if first <= index <= end_index:
+                count += bucket.count
+                duplicates += bucket.duplicates
+                by_sentiment.update(bucket.by_sentiment)
+                total += bucket.sentiment_sum
+                pool.extend(bucket.exemplars)
+        pool.sort(reverse=True)
+        exemplars = tuple(Exemplar(id=i, snippet=s, score=sc) for sc, i, s in pool[: self.config.exemplars])
+        bs = self.config.bucket_seconds
+        return WindowStats(key, first * bs, (end_index + 1) * bs, count, dict(by_sentiment),
+                           total / count if count else 0.0, exemplars, duplicates, width)
+
+    def expected_in_window(self, key: str, seconds: float, end_index: int) -> float:
+        """The baseline's expected count over the window's buckets (seasonal profile applied)."""
+        baseline = self.baselines.get(key)
+        if baseline is None:
+            return 0.0
+        width = max(1, round(seconds / self.config.bucket_seconds))
+        bs = self.config.bucket_seconds
+        return sum(baseline.expected((i + 0.5) * bs) for i in range(end_index - width + 1, end_index + 1))
+
+    def window_terms(self, key: str, seconds: float, end_index: int) -> tuple[Counter[str], Counter[str]]:
+        """Term counts inside the window and in the retained history before it."""
+        width = max(1, round(seconds / self.config.bucket_seconds))
+        inside: Counter[str] = Counter()
+        before: Counter[str] = Counter()
+        for index, bucket in self.buckets.get(key, {}).items():
+            if end_index - width < index <= end_index:
+                inside.update(bucket.terms)
+            elif index <= end_index - width:
+                before.update(bucket.terms)
+        return inside, before
+
+    def series(self, key: str) -> list[dict[str, float]]:
+        """The retained buckets of ``key`` in time order, for the status page."""
+        out = []
+        for index in sorted(self.buckets.get(key, {})):
+            b = self.buckets[key][index]
+            out.append({
+                "t": index * self.config.bucket_seconds,
+                "count": b.count,
+                "negative": b.by_sentiment.get("negative", 0),
+                "duplicates": b.duplicates,
+                "mean_sentiment": round(b.sentiment_sum / b.count, 4) if b.count else 0.0,
+            })
+        return out
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to resume after a restart, as plain data."""
+        return {
+            "watermark": self.watermark,
+            "last_closed": self.last_closed,
+            "age": self.age,
+            "buckets": {k: {str(i): b.to_state() for i, b in v.items()} for k, v in self.buckets.items()},
+            "baselines": {k: b.to_state() for k, b in self.baselines.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load a checkpoint written by ``to_state``."""
+        self.watermark = state["watermark"]
+        self.last_closed = state["last_closed"]
+        self.age = state["age"]
+        self.buckets = {k: {int(i): Bucket.from_state(b) for i, b in v.items()} for k, v in state["buckets"].items()}
+        self.baselines = {k: TopicBaseline.from_state(b) for k, b in state["baselines"].items()}

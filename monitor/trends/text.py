@@ -1,0 +1,60 @@
+"""Text features for trends: normalisation, terms (English words, Chinese character bigrams), SimHash."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_MENTION = re.compile(r"[@#]\w+")
+_WORD = re.compile(r"[a-z][a-z'\-]{2,}")
+_HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+STOPWORDS = frozenset(
+    """the and for that with this from have has had was were are but not you your they their them his her its our
+    out about into over after than then there what when which who will would could should can just more most also
+    been being some such only other very said says say like get got one two new all any may amp http https www com
+    today week year years time dont cant wont im ive""".split()
+)
+ZH_STOP = frozenset("的了是在和有就不也都而及与着或一个我们你们他们这个那个没有可以因为所以但是如果已经".replace("", " ").split())
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower case, URLs and @mentions removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _MENTION.sub(" ", _URL.sub(" ", text))
+    return " ".join(text.split())
+
+
+def terms(text: str) -> list[str]:
+    """Content terms: English words of 3+ letters minus stop words, and bigrams of Chinese character runs."""
+    norm = normalise(text)
+    out = [w for w in _WORD.findall(norm) if w not in STOPWORDS]
+    for run in _HAN_RUN.findall(norm):
+        chars = [c for c in run if c not in ZH_STOP] if len(run) > 2 else list(run)
+        out.extend(a + b for a, b in zip(chars, chars[1:]))
+    return out
+
+
+def _shingles(norm: str) -> list[str]:
+    han = _HAN_RUN.findall(norm)
+    words = _WORD.findall(norm) + re.findall(r"\d+", norm)
+    grams = [" ".join(words[i : i + 2]) for i in range(max(1, len(words) - 1))] if words else []
+    for run in han:
+        grams.extend(run[i : i + 3] for i in range(max(1, len(run) - 2)))
+    return grams or [norm]
+
+
+def simhash(text: str) -> int:
+    """64-bit SimHash over word bigrams and Chinese character trigrams of the normalised text."""
+    weights = [0] * 64
+    for gram in _shingles(normalise(text)):
+        h = int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=8).digest(), "big")
+        for bit in range(64):
+            weights[bit] += 1 if h >> bit & 1 else -1
+    return sum(1 << bit for bit in range(64) if weights[bit] > 0)
+
+
+def hamming(a: int, b: int) -> int:
+    """Differing bits."""
+    return (a ^ b).bit_count()
