@@ -16,7 +16,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 PYTHON="${PYTHON:-python3}"
 
-deps_hash="$(cat "$REPO/pyproject.toml" "$REPO/scripts/constraints.txt" "$REPO/scripts/requirements-nodeps.txt" | sha256sum | cut -c1-12)"
+# Key the environment by what it installs (dependency lists and pins), not by the whole pyproject.
+deps_hash="$("$PYTHON" - "$REPO" <<'PY' | sha256sum | cut -c1-12
+import sys, tomllib, pathlib
+repo = pathlib.Path(sys.argv[1])
+project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+print(sorted(project["dependencies"]), sorted((project.get("optional-dependencies") or {}).items()))
+print((repo / "scripts/constraints.txt").read_text(), (repo / "scripts/requirements-nodeps.txt").read_text())
+PY
+)"
 VENV="$TEXTMON_CACHE/venv-$deps_hash"
 mkdir -p "$TEXTMON_CACHE"
 
