@@ -70,7 +70,9 @@ class Daemon:
             settings.kafka, self.tracker, self.metrics, settings.shutdown_grace_seconds / 2, self._checkpoint
         )
         self.emitter = Emitter(settings.kafka, self.metrics)
-        self.sinks = SinkDispatcher([load_sink(s) for s in settings.sinks], self.metrics)
+        self.sinks = SinkDispatcher(
+            [load_sink(s) for s in settings.sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id
+        )
         self.trends = TrendStore(trend_config(settings))
         self.alerts = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
         self.applied = AppliedOffsets()

@@ -1,21 +1,25 @@
-"""Where alerts go: the Sink protocol, plugin discovery, and per-sink delivery queues.
+"""Where alerts go: the Sink protocol, plugin discovery, and per-sink delivery through an outbox.
 
 Sinks are plugins: entry points in the group ``monitor.sinks`` (first-party ones live in
 ``plugins/`` and register the same way) or a ``module:Class`` path in settings. Each is
-validated when loaded, with an error naming the sink. Every sink gets its own bounded
-queue and worker task, so one slow sink does not hold up another.
+validated when loaded, with an error naming the sink. Every sink has its own durable
+outbox and worker: handing alerts to a sink writes them to its outbox, so a slow or failing
+sink never blocks the pipeline or the other sinks, and nothing is lost across restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 from contextlib import suppress
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
+from monitor.outbox import Outbox
 from monitor.records import Alert
 from monitor.settings import SinkSettings
 
@@ -25,7 +29,7 @@ log = get_logger(__name__)
 
 @runtime_checkable
 class Sink(Protocol):
-    """An alert destination. ``send`` raises to report a failed delivery."""
+    """An alert destination. ``send`` raises to report a failed delivery (it will be retried)."""
 
     name: str
 
@@ -34,7 +38,7 @@ class Sink(Protocol):
         ...
 
     async def send(self, alerts: Sequence[Alert]) -> None:
-        """Deliver alerts (firing and resolved); retry inside if the transport allows."""
+        """Deliver alerts (firing and resolved); may retry inside; raise when delivery failed."""
         ...
 
     async def stop(self) -> None:
@@ -96,64 +100,103 @@ def _find_factory(settings: SinkSettings) -> Any:
         raise SinkConfigError(f"sink '{settings.name}': plugin {settings.type!r} failed to import: {exc}") from exc
 
 
-class SinkDispatcher:
-    """Fans alerts out to every sink through its own bounded queue and worker."""
+class _Lane:
+    """One sink's outbox, wake-up queue and worker."""
 
-    def __init__(self, sinks: list[Sink], metrics: Metrics, queue_size: int = 1000) -> None:
+    def __init__(self, sink: Sink, outbox: Outbox, size: int) -> None:
+        self.sink = sink
+        self.outbox = outbox
+        self.wake: asyncio.Queue[None] = asyncio.Queue(maxsize=size)
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.backing_off = False
+
+
+class SinkDispatcher:
+    """Fans alerts out to every sink through its own outbox and worker."""
+
+    def __init__(self, sinks: list[Sink], metrics: Metrics, outbox_dir: Path, retry_seconds: float = 15.0) -> None:
         self.sinks = sinks
         self.metrics = metrics
-        self._queues = {s.name: asyncio.Queue[list[Alert]](maxsize=queue_size) for s in sinks}
+        self.retry_seconds = retry_seconds
+        self._lanes = [_Lane(s, Outbox(outbox_dir / s.name), 16) for s in sinks]
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Start every sink and its worker."""
+        """Start every sink and its worker; entries left from a previous run are retried first."""
         assert not self._tasks, "SinkDispatcher.start() called twice"
-        for sink in self.sinks:
-            await sink.start()
-            self._tasks.append(asyncio.create_task(self._worker(sink), name=f"sink-{sink.name}"))
+        for lane in self._lanes:
+            await lane.sink.start()
+            self._tasks.append(asyncio.create_task(self._worker(lane), name=f"sink-{lane.sink.name}"))
+            self._wake(lane)
 
     async def dispatch(self, alerts: list[Alert]) -> None:
-        """Hand alerts to every sink's queue (waits only if a queue is full)."""
+        """Hand alerts to every sink: durable once this returns; never waits on a sink."""
         if not alerts:
             return
-        for sink in self.sinks:
-            queue = self._queues[sink.name]
-            await queue.put(alerts)
-            self.metrics.sink_queue.labels(sink.name).set(queue.qsize())
+        for lane in self._lanes:
+            lane.outbox.put(alerts)
+            if not lane.backing_off:  # a sink in backoff picks new entries up on its next retry
+                lane.idle.clear()
+                self._wake(lane)
+            self.metrics.sink_queue.labels(lane.sink.name).set(len(lane.outbox.pending()))
 
-    async def _worker(self, sink: Sink) -> None:
-        queue = self._queues[sink.name]
+    @staticmethod
+    def _wake(lane: _Lane) -> None:
+        with suppress(asyncio.QueueFull):
+            lane.wake.put_nowait(None)
+
+    async def _worker(self, lane: _Lane) -> None:
         while True:
-            alerts = await queue.get()
+            delivered_all = await self._deliver_pending(lane)
+            while not lane.wake.empty():
+                lane.wake.get_nowait()
+            lane.backing_off = not delivered_all
+            lane.idle.set()
+            if delivered_all:
+                await lane.wake.get()
+            else:
+                await asyncio.sleep(self.retry_seconds)  # the receiver is down: retry later, not per alert
+                lane.backing_off = False
+
+    async def _deliver_pending(self, lane: _Lane) -> bool:
+        name = lane.sink.name
+        for path in lane.outbox.pending():
+            alerts = lane.outbox.read(path)
             try:
-                await sink.send(alerts)
-                outcome = "delivered"
+                await lane.sink.send(alerts)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a plugin's failure must not kill the daemon
-                outcome = "failed"
-                self.metrics.sink_failures.labels(sink.name).inc()
-                log.error("sink delivery failed", sink=sink.name, alerts=len(alerts), error=repr(exc))
+                self.metrics.sink_failures.labels(name).inc()
+                for alert in alerts:
+                    self.metrics.sink_deliveries.labels(name, alert.rule, "failed").inc()
+                log.error("sink delivery failed; kept in outbox", sink=name, alerts=len(alerts), error=repr(exc),
+                          retry_in_seconds=self.retry_seconds)
+                return False
+            lane.outbox.done(path)
             for alert in alerts:
-                self.metrics.sink_deliveries.labels(sink.name, alert.rule, outcome).inc()
-            queue.task_done()
-            self.metrics.sink_queue.labels(sink.name).set(queue.qsize())
+                self.metrics.sink_deliveries.labels(name, alert.rule, "delivered").inc()
+            self.metrics.sink_queue.labels(name).set(len(lane.outbox.pending()))
+        return True
 
     async def drain(self, timeout: float) -> None:
-        """Wait until queued alerts are handled, up to ``timeout`` seconds."""
-        with suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._queues.values())), timeout)
+        """Wait until every sink has delivered what it holds (or is backing off), up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for lane in self._lanes:
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(lane.idle.wait(), max(0.0, deadline - time.monotonic()))
 
     async def stop(self) -> None:
-        """Cancel workers and stop sinks; idempotent."""
+        """Cancel workers and stop sinks; idempotent. Undelivered alerts stay in the outboxes."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        for sink in self.sinks:
+        for lane in self._lanes:
             try:
-                await sink.stop()
+                await lane.sink.stop()
             except Exception as exc:
-                log.warning("sink stop failed", sink=sink.name, error=repr(exc))
+                log.warning("sink stop failed", sink=lane.sink.name, error=repr(exc))

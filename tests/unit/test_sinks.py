@@ -46,18 +46,27 @@ def test_bad_sink_settings_fail_at_load(settings: SinkSettings, message: str) ->
         load_sink(settings)
 
 
-async def test_a_failing_sink_does_not_stop_the_others_and_is_counted() -> None:
+async def test_a_failing_sink_does_not_stop_the_others_and_keeps_its_alerts_for_after_a_restart(tmp_path) -> None:
     metrics = Metrics()
     Recording.sent = []
     sinks = [load_sink(SinkSettings(name="bad", type=f"{__name__}:Broken")),
              load_sink(SinkSettings(name="good", type=f"{__name__}:Recording"))]
-    dispatcher = SinkDispatcher(sinks, metrics)
+    dispatcher = SinkDispatcher(sinks, metrics, tmp_path, retry_seconds=3600)
     await dispatcher.start()
     await dispatcher.dispatch([ALERT])
     await dispatcher.drain(10)
     await dispatcher.stop()
-    value = metrics.registry.get_sample_value
+    assert len(list((tmp_path / "bad").glob("*.json"))) == 1, "undelivered alert kept on disk"
+    assert list((tmp_path / "good").glob("*.json")) == []
+    # after a restart the same sink, now healthy, delivers what was kept
+    Recording.sent = []
+    healed = SinkDispatcher([load_sink(SinkSettings(name="bad", type=f"{__name__}:Recording"))], Metrics(), tmp_path)
+    await healed.start()
+    await healed.drain(10)
+    await healed.stop()
     assert Recording.sent == [ALERT]
+    assert list((tmp_path / "bad").glob("*.json")) == []
+    value = metrics.registry.get_sample_value
     assert value("textmon_sink_failures_total", {"sink": "bad"}) == 1
     assert value("textmon_sink_deliveries_total", {"sink": "good", "rule": "r", "outcome": "delivered"}) == 1
     assert value("textmon_sink_deliveries_total", {"sink": "bad", "rule": "r", "outcome": "failed"}) == 1

@@ -1,0 +1,71 @@
+"""HTTP delivery shared by the webhook, Slack and Alertmanager sinks: timeouts and polite retries.
+
+Retries connection errors, timeouts, 408, 429 and 5xx with exponential backoff and
+jitter, honouring ``Retry-After``; any other 4xx is final, since retrying cannot fix it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Callable
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class RetryOptions(BaseModel):
+    """Timeout and retry options every HTTP sink accepts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_seconds: float = Field(5.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    backoff_initial_seconds: float = Field(0.5, gt=0)
+    backoff_max_seconds: float = Field(30.0, gt=0)
+
+
+class DeliveryError(Exception):
+    """The receiver did not accept the request after every attempt (or refused it outright)."""
+
+
+async def post_with_retries(
+    session: aiohttp.ClientSession, sink: str, url: str, body: bytes, headers: Callable[[], dict[str, str]],
+    opts: RetryOptions,
+) -> None:
+    """POST ``body``; ``headers`` is called per attempt (signatures carry a timestamp)."""
+    delay = opts.backoff_initial_seconds
+    last = ""
+    for attempt in range(1, opts.max_attempts + 1):
+        retry_after: float | None = None
+        try:
+            async with session.post(url, data=body, headers=headers(),
+                                    timeout=aiohttp.ClientTimeout(total=opts.timeout_seconds)) as resp:
+                if resp.status < 300:
+                    return
+                last = f"HTTP {resp.status}: {(await resp.text())[:200]}"
+                if resp.status < 500 and resp.status not in (408, 429):
+                    raise DeliveryError(f"{url} rejected the request: {last}")
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            last = repr(exc)
+        if attempt < opts.max_attempts:
+            wait = retry_after if retry_after is not None else delay * random.uniform(0.5, 1.5)
+            wait = min(wait, opts.backoff_max_seconds)
+            log.warning("http sink retry", sink=sink, attempt=attempt, error=last, wait_seconds=round(wait, 2))
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, opts.backoff_max_seconds)
+    raise DeliveryError(f"{url}: {opts.max_attempts} attempts failed, last: {last}")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
