@@ -1,0 +1,60 @@
+"""deploy/compose.yaml parses, every service is health-checked or gated, and its mounts and images are real."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from tests.deploy.conftest import DEPLOY, REPO
+
+COMPOSE = DEPLOY / "compose.yaml"
+
+
+def services() -> dict:
+    data = yaml.safe_load(COMPOSE.read_text())  # resolves the x- anchors and << merges
+    assert isinstance(data.get("services"), dict) and data["services"]
+    return data["services"]
+
+
+def test_compose_has_the_whole_stack():
+    assert {"kafka", "kafka-init", "textmon", "replay", "prometheus", "alertmanager", "grafana"} <= set(services())
+
+
+def test_every_service_has_a_healthcheck_or_a_dependency_condition():
+    conditions = {"service_started", "service_healthy", "service_completed_successfully"}
+    for name, svc in services().items():
+        deps = svc.get("depends_on", {})
+        assert isinstance(deps, dict), f"{name}: depends_on must use the long form with a condition"
+        for dep, spec in deps.items():
+            assert dep in services(), f"{name} depends on unknown {dep}"
+            assert spec.get("condition") in conditions, f"{name} -> {dep} has no condition"
+        healthy = "healthcheck" in svc and svc["healthcheck"].get("test")
+        assert healthy or deps, f"{name} has neither a healthcheck nor a dependency condition"
+        for dep, spec in deps.items():
+            if spec["condition"] == "service_healthy":
+                assert "healthcheck" in services()[dep], f"{name} waits for {dep} to be healthy, but {dep} has no healthcheck"
+
+
+def test_images_are_pinned_and_the_daemon_builds_from_the_repo():
+    for name, svc in services().items():
+        image = svc.get("image", "")
+        if "build" in svc:
+            assert (COMPOSE.parent / svc["build"]["context"] / svc["build"]["dockerfile"]).resolve() == REPO / "Dockerfile"
+            assert svc["build"]["target"] in {"cpu", "cuda"}
+            continue
+        assert re.fullmatch(r"[\w./-]+:(v?\d+\.\d+\.\d+)(@sha256:[0-9a-f]{64})?", image), f"{name}: unpinned image {image!r}"
+    assert services()["kafka"]["image"].startswith("apache/kafka:")
+    assert services()["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+
+
+def test_bind_mounts_exist_and_the_drain_fits_in_the_stop_grace_period():
+    for name, svc in services().items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (COMPOSE.parent / source).exists(), f"{name} mounts missing {source}"
+    textmon = services()["textmon"]
+    grace = int(textmon["stop_grace_period"].rstrip("s"))
+    assert grace > 30, "stop_grace_period must exceed the daemon's 30 s drain"
+    assert "monitor replay --retime" in " ".join(services()["replay"]["command"])
