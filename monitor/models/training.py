@@ -1,0 +1,241 @@
+"""Fine-tune a shared encoder with one head per task and write a bundle the daemon loads as is.
+
+Only the top ``train_layers`` layers and the heads learn; the frozen lower half runs once per text
+and its output is cached, which makes CPU training several times cheaper than a full pass.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from monitor.models import data
+from monitor.models.encoder import Stack, TextEncoder, load_base_model, resolve_base
+from monitor.models.evaluation import metrics
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    """Every knob of one training run; saved into the bundle and its model card."""
+
+    base: str
+    tasks: dict[str, str]  # task name -> data spec (adapter name or CSV/JSONL path)
+    out: Path
+    name: str
+    version: str = "0.0.0"
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    epochs: int = 3
+    lr: float = 1e-4
+    head_lr: float = 1e-3
+    batch_size: int = 32
+    max_length: int = 128
+    train_layers: int = 2
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    patience: int = 2
+    evals_per_epoch: int = 1
+    min_share: float = 0.1  # small tasks are repeated to at least this share of the largest per epoch
+    seed: int = 13
+    limit: int = 0  # >0: use only this many training rows per task (smoke runs)
+    threads: int = 2
+    checkpoint: Path | None = None
+    resume: bool = False
+    extra_eval: dict[str, str] = field(default_factory=dict)  # task -> whole-file labelled set
+
+
+@dataclass(slots=True)
+class Cached:
+    """Lower-layer outputs of one split of one task."""
+
+    hidden: list[torch.Tensor]
+    labels: torch.Tensor
+
+
+def seed_all(seed: int) -> None:
+    """Fix every RNG the run touches."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@torch.inference_mode()
+def cache_lower(stack: Stack, text: TextEncoder, rows: list[data.Example], stop: int, labels: tuple[str, ...],
+                desc: str, batch_size: int = 64) -> Cached:
+    """Run the frozen layers ``[0, stop)`` once, keeping each text's fp16 states without padding."""
+    ids, _ = text.ids([r.text for r in rows])
+    order = sorted(range(len(rows)), key=lambda i: len(ids[i]))
+    hidden: list[torch.Tensor] = [torch.empty(0)] * len(rows)
+    for s in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", leave=False):
+        idx = order[s : s + batch_size]
+        batch, mask = text.pad([ids[i] for i in idx])
+        out = stack.lower(batch, mask, stop)
+        for j, i in enumerate(idx):
+            hidden[i] = out[j, : len(ids[i])].to(torch.float16).clone()
+    index = {lab: k for k, lab in enumerate(labels)}
+    return Cached(hidden, torch.tensor([index[r.label] for r in rows], dtype=torch.long))
+
+
+def collate(c: Cached, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pad cached states of ``idx`` into (hidden, mask, labels)."""
+    width = max(c.hidden[i].shape[0] for i in idx)
+    dim = c.hidden[idx[0]].shape[1]
+    h = torch.zeros(len(idx), width, dim)
+    mask = torch.zeros(len(idx), width, dtype=torch.long)
+    for j, i in enumerate(idx):
+        n = c.hidden[i].shape[0]
+        h[j, :n] = c.hidden[i].float()
+        mask[j, :n] = 1
+    return h, mask, c.labels[idx]
+
+
+def length_batches(c: Cached, batch_size: int, repeats: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length rows (bucketing cuts padding, shuffling keeps SGD honest)."""
+    idx = [i for _ in range(repeats) for i in range(len(c.hidden))]
+    rng.shuffle(idx)
+    batches: list[list[int]] = []
+    chunk = batch_size * 20
+    for s in range(0, len(idx), chunk):
+        part = sorted(idx[s : s + chunk], key=lambda i: c.hidden[i].shape[0])
+        batches += [part[k : k + batch_size] for k in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def class_weights(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Inverse-frequency weights, normalised to mean 1 (absent classes get 0)."""
+    counts = torch.bincount(labels, minlength=n).float()
+    w = torch.where(counts > 0, counts.sum() / (n * counts.clamp(min=1)), torch.zeros_like(counts))
+    return w / w[counts > 0].mean()
+
+
+@torch.no_grad()
+def score(stack: Stack, c: Cached, task: str, start: int, labels: tuple[str, ...], bs: int = 128
+          ) -> dict[str, Any]:
+    """Metrics of ``task`` on cached rows (eval mode, no dropout)."""
+    stack.eval()
+    order = sorted(range(len(c.hidden)), key=lambda i: c.hidden[i].shape[0])
+    probs = np.zeros((len(order), len(labels)), dtype=np.float32)
+    for s in range(0, len(order), bs):
+        idx = order[s : s + bs]
+        h, mask, _ = collate(c, idx)
+        probs[idx] = torch.softmax(stack.upper(h, mask, start)[task], -1).numpy()
+    return metrics(c.labels.tolist(), probs, labels)
+
+
+def warmup_linear(total: int, warmup: float) -> Callable[[int], float]:
+    """LR multiplier: linear warm-up over ``warmup`` of the steps, then linear decay to zero."""
+    w = max(1, int(total * warmup))
+    return lambda step: (step + 1) / w if step < w else max(0.0, (total - step) / max(1, total - w))
+
+
+def trainable_state(stack: Stack) -> dict[str, torch.Tensor]:
+    """Copies of every parameter that learns."""
+    return {n: p.detach().clone() for n, p in stack.named_parameters() if p.requires_grad}
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run training; returns the best state, the splits and a record of the run for the card."""
+    torch.set_num_threads(cfg.threads)
+    seed_all(cfg.seed)
+    t0 = time.monotonic()
+    splits = {task: data.load(spec, seed=cfg.seed) for task, spec in cfg.tasks.items()}
+    for task, sp in splits.items():
+        data.check_no_overlap(sp)
+        if cfg.limit:
+            sp.train, sp.val, sp.test = sp.train[: cfg.limit], sp.val[: cfg.limit], sp.test[: cfg.limit]
+    spec = resolve_base(cfg.base)
+    stack = Stack(load_base_model(spec), {t: len(sp.labels) for t, sp in splits.items()})
+    start = max(0, stack.n_layers - cfg.train_layers)
+    for p in stack.bert.parameters():
+        p.requires_grad_(False)
+    for layer in stack.bert.encoder.layer[start:]:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    base_state = {n: p.detach().clone() for n, p in stack.bert.named_parameters() if p.requires_grad}
+    text = TextEncoder(spec, cfg.max_length)
+    stack.eval()
+    train_c = {t: cache_lower(stack, text, sp.train, start, sp.labels, f"cache {t}/train") for t, sp in splits.items()}
+    val_c = {t: cache_lower(stack, text, sp.val, start, sp.labels, f"cache {t}/val") for t, sp in splits.items()}
+    cache_s = time.monotonic() - t0
+
+    largest = max(len(c.hidden) for c in train_c.values())
+    repeats = {t: max(1, math.ceil(cfg.min_share * largest / max(1, len(c.hidden)))) for t, c in train_c.items()}
+    rng = random.Random(cfg.seed)
+    steps_per_epoch = sum(math.ceil(len(c.hidden) * repeats[t] / cfg.batch_size) for t, c in train_c.items())
+    total = steps_per_epoch * cfg.epochs
+    no_decay = lambda n: n.endswith(".bias") or "LayerNorm" in n  # noqa: E731
+    enc = [(n, p) for n, p in stack.bert.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for n, p in enc if not no_decay(n)], "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in enc if no_decay(n)], "lr": cfg.lr, "weight_decay": 0.0},
+        {"params": list(stack.heads.parameters()), "lr": cfg.head_lr, "weight_decay": cfg.weight_decay},
+    ]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(total, cfg.warmup))
+    losses = {t: nn.CrossEntropyLoss(weight=class_weights(c.labels, len(splits[t].labels)))
+              for t, c in train_c.items()}
+    best_score, best_state, history, first_epoch, stale = -1.0, trainable_state(stack), [], 0, 0
+    ckpt = cfg.checkpoint / "checkpoint.pt" if cfg.checkpoint else None
+    if cfg.resume and ckpt and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        stack.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        best_score, best_state, history = state["best_score"], state["best_state"], state["history"]
+        first_epoch, stale = state["epoch"], state["stale"]
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+
+    for epoch in range(first_epoch, cfg.epochs):
+        plan = [(t, b) for t, c in train_c.items() for b in length_batches(c, cfg.batch_size, repeats[t], rng)]
+        rng.shuffle(plan)
+        eval_at = {round(len(plan) * (k + 1) / cfg.evals_per_epoch) for k in range(cfg.evals_per_epoch)}
+        bar = tqdm(plan, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
+        ema, seen, tick = None, 0, time.monotonic()
+        for step, (task, idx) in enumerate(bar, start=1):
+            stack.train()
+            h, mask, y = collate(train_c[task], idx)
+            loss = losses[task](stack.upper(h, mask, start)[task], y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+            opt.step()
+            sched.step()
+            ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+            seen += len(idx)
+            bar.set_postfix(loss=f"{ema:.4f}", ex_s=f"{seen / max(1e-6, time.monotonic() - tick):.0f}")
+            if step in eval_at:
+                val = {t: score(stack, val_c[t], t, start, splits[t].labels) for t in splits}
+                mean_f1 = float(np.mean([m["macro_f1"] for m in val.values()]))
+                history.append({"epoch": epoch + 1, "step": step, "loss": ema,
+                                **{f"val_{t}_macro_f1": m["macro_f1"] for t, m in val.items()}})
+                bar.write(f"epoch {epoch + 1} step {step}: val macro-F1 " +
+                          " ".join(f"{t}={m['macro_f1']:.4f}" for t, m in val.items()))
+                if mean_f1 > best_score:
+                    best_score, best_state, stale = mean_f1, trainable_state(stack), 0
+                else:
+                    stale += 1
+        bar.close()
+        if ckpt:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": trainable_state(stack), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "best_score": best_score, "best_state": best_state,
+                        "history": history, "epoch": epoch + 1, "stale": stale, "rng": rng.getstate(),
+                        "torch_rng": torch.get_rng_state()}, ckpt)
+        if stale >= cfg.patience:
+            break
+    stack.load_state_dict(best_state, strict=False)
+    deltas = {n[len("bert."):] if n.startswith("bert.") else n: best_state["bert." + n] - base
+              for n, base in base_state.items()}
+    return {"stack": stack, "deltas": deltas, "splits": splits, "spec": spec, "history": history,
+            "best_val_macro_f1": best_score, "train_seconds": time.monotonic() - t0,
+            "cache_seconds": cache_s, "first_trained_layer": start, "repeats": repeats}
