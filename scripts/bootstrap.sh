@@ -52,6 +52,7 @@ if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
   fi
 fi
 bash "$REPO/deploy/local-kafka.sh" fetch >&2
+VIRTUAL_ENV="$VENV" bash "$REPO/deploy/tools/install.sh" >&2  # promtool, amtool, chromium, hadolint, kubernetes-validate, kustomize
 
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"

@@ -37,8 +37,9 @@ if ((${#missing[@]})); then
 fi
 
 # --- Python packages -------------------------------------------------------------------------
-stamp="$CACHE/.deploy-tools-$(cat "$HERE/requirements.txt" "$REPO/scripts/constraints.txt" | sha256sum | cut -c1-12)"
-if [[ ! -f "$stamp" ]] || ! "$PY" -c "import kubernetes_validate" 2>/dev/null || ! command -v hadolint >/dev/null; then
+# One stamp per environment and pin set: a rebuilt environment or a changed pin installs again.
+stamp="$CACHE/.deploy-tools-$( (echo "$PY"; cat "$HERE/requirements.txt" "$REPO/scripts/constraints.txt") | sha256sum | cut -c1-12)"
+if [[ ! -f "$stamp" ]] || [[ ! -x "$(dirname "$(command -v "$PY")")/hadolint" ]]; then
   "$PY" -m pip install -q -c "$REPO/scripts/constraints.txt" -r "$HERE/requirements.txt"
   mkdir -p "$CACHE" && touch "$stamp"
 fi

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import yaml
+
+from monitor.settings import Settings
 
 from tests.deploy.conftest import DEPLOY, REPO
 
@@ -58,3 +61,14 @@ def test_bind_mounts_exist_and_the_drain_fits_in_the_stop_grace_period():
     grace = int(textmon["stop_grace_period"].rstrip("s"))
     assert grace > 30, "stop_grace_period must exceed the daemon's 30 s drain"
     assert "monitor replay --retime" in " ".join(services()["replay"]["command"])
+
+
+def test_the_daemon_environment_is_a_valid_settings_tree(monkeypatch):
+    for key in [k for k in os.environ if k.startswith("MONITOR_")]:
+        monkeypatch.delenv(key)
+    for key, value in services()["textmon"]["environment"].items():
+        monkeypatch.setenv(key, str(value))
+    settings = Settings()
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert [s.type for s in settings.sinks] == ["log", "alertmanager"]
+    assert settings.sinks[1].options["url"].startswith("http://alertmanager:9093")
