@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import yaml
 from kubernetes_validate import validate
@@ -14,7 +17,8 @@ KUBERNETES = DEPLOY / "kubernetes"
 OVERLAYS = ("cpu", "gpu")
 # Oldest still commonly run, and the newest the validator knows.
 VERSIONS = ("1.29.0", "1.37.0")
-CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("keda.sh/v1alpha1", "ScaledObject")}
+CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"),
+                ("keda.sh/v1alpha1", "ScaledObject")}
 PARTITIONS = 6  # of the input topic; stated in scaledobject.yaml and created so by deploy/compose.yaml
 
 
@@ -29,8 +33,8 @@ def render(overlay: str) -> dict[str, dict]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_rendered_manifest_validates(overlay):
     objects = render(overlay)
-    assert {"Deployment", "Service", "ServiceMonitor", "ScaledObject", "PodDisruptionBudget", "ConfigMap", "Secret",
-            "ServiceAccount"} <= set(objects)
+    assert {"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ScaledObject", "PodDisruptionBudget",
+            "ConfigMap", "Secret", "ServiceAccount"} <= set(objects)
     for kind, obj in objects.items():
         assert obj["metadata"]["namespace"] == "textmon"
         if (obj["apiVersion"], kind) in CUSTOM_KINDS:
@@ -89,7 +93,7 @@ def test_selectors_config_secret_and_autoscaling_fit_together(overlay, monkeypat
     assert monitor["endpoints"][0]["path"] == "/metrics"
 
     # The settings file is a valid settings tree, and KEDA watches the group and topic it consumes.
-    for key in [k for k in __import__("os").environ if k.startswith("MONITOR_")]:
+    for key in [k for k in os.environ if k.startswith("MONITOR_")]:
         monkeypatch.delenv(key)
     settings = Settings(**yaml.safe_load(objects["ConfigMap"]["data"]["textmon.yaml"]))
     scaled = objects["ScaledObject"]["spec"]
@@ -107,3 +111,13 @@ def test_compose_creates_the_partitions_the_autoscaler_assumes():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     script = compose["services"]["kafka-init"]["command"][0]
     assert f"--partitions {PARTITIONS}" in script
+
+
+def test_prometheusrule_carries_the_checked_rule_files(tmp_path):
+    run_tool(sys.executable, str(DEPLOY / "prometheus" / "prometheusrule.py"), "--check")
+    groups = render("cpu")["PrometheusRule"]["spec"]["groups"]
+    files = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
+    assert groups == [g for f in files for g in yaml.safe_load(f.read_text())["groups"]]
+    rendered = tmp_path / "rules.yml"
+    rendered.write_text(yaml.safe_dump({"groups": groups}))
+    run_tool("promtool", "check", "rules", str(rendered))
