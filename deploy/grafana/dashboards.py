@@ -129,7 +129,8 @@ def pipeline() -> dict[str, Any]:
         row("Throughput and lag"),
         panel("Throughput", [target(f"sum(textmon:messages_consumed:rate5m{{{SEL}}})", "consumed"),
                              target(f"sum(textmon:messages_processed:rate5m{{{SEL}}})", "classified"),
-                             target(f"sum(textmon:dead_letters:rate5m{{{SEL}}})", "dead-lettered")],
+                             target(f"sum(textmon:dead_letters:rate5m{{{SEL}}})", "dead-lettered"),
+                             target(f"sum(rate(textmon_messages_truncated_total{{{SEL}}}[{RATE}]))", "truncated")],
               unit="ops", description="Messages per second, 5-minute rates."),
         panel("Consumer lag by Kafka topic", [
             target('sum by (topic) (textmon:consumer_lag_messages:sum{namespace=~"$namespace"})', "{{topic}}"),
