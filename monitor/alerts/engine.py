@@ -48,11 +48,11 @@ class AlertEngine:
         """Close due buckets (evaluating each), then evaluate the open bucket; return notifications."""
         out: list[Alert] = []
         for index in store.due():
-            out += self._evaluate(store, index, model_versions)
+            out += self._evaluate(store, index, model_versions, closed=True)
             store.close(index, self._clip(store, index))
             self.stats.closed_buckets += 1
         if store.watermark:
-            out += self._evaluate(store, store.index(store.watermark), model_versions)
+            out += self._evaluate(store, store.index(store.watermark), model_versions, closed=False)
         return out
 
     def _clip(self, store: TrendStore, index: int) -> dict[str, float]:
@@ -64,7 +64,7 @@ class AlertEngine:
                 clip[key] = expected + CLIP_SD * baseline.count_sd(expected)
         return clip
 
-    def _evaluate(self, store: TrendStore, end_index: int, versions: dict[str, str]) -> list[Alert]:
+    def _evaluate(self, store: TrendStore, end_index: int, versions: dict[str, str], closed: bool) -> list[Alert]:
         now = (end_index + 1) * store.bucket_seconds
         now = min(now, store.watermark) if store.watermark else now
         out: list[Alert] = []
@@ -77,7 +77,7 @@ class AlertEngine:
                 baseline = store.baselines.setdefault(key, TopicBaseline())
                 window = store.window(key, s.window_seconds, end_index)
                 expected = store.expected_in_window(key, s.window_seconds, end_index)
-                ctx = DetectionContext(key, window, expected, baseline, store.age, self.warmup_buckets)
+                ctx = DetectionContext(key, window, expected, baseline, store.age, self.warmup_buckets, closed)
                 detection = rule.detector.detect(ctx)
                 self.stats.evaluations += 1
                 breached = detection.breached and window.count >= s.min_volume

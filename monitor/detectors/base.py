@@ -23,6 +23,7 @@ class DetectionContext:
     baseline: TopicBaseline
     store_age: int  # buckets the whole store has closed (for emerging topics)
     warmup_buckets: int
+    closed: bool = True  # False while judging the still-open bucket: stateful detectors must not accumulate
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from monitor.detectors.base import Detection, DetectionContext, DetectorParams
 
 
 class VolumeSurgeParams(DetectorParams):
-    z: float = Field(4.0, gt=0, description="standard deviations above the expected count")
+    z: float = Field(4.5, gt=0, description="standard deviations above the expected count")
     min_ratio: float = Field(1.5, ge=1, description="observed must also be this multiple of expected")
 
 
@@ -36,7 +36,7 @@ class VolumeSurge:
 
 
 class NegativeShareShiftParams(DetectorParams):
-    z: float = Field(3.5, gt=0, description="standard errors above the usual share")
+    z: float = Field(4.0, gt=0, description="standard errors above the usual share")
     min_delta: float = Field(0.1, ge=0, le=1, description="minimum rise of the share, absolute")
 
 
@@ -77,14 +77,18 @@ class SentimentDrift:
     def detect(self, ctx: DetectionContext) -> Detection:
         b, w = ctx.baseline, ctx.window
         if b.sent_seen < ctx.warmup_buckets or w.count == 0:
-            b.cusum = 0.0
+            if ctx.closed:
+                b.cusum = 0.0
             return Detection(False, 0.0, w.mean_sentiment, b.sent_mean, f"'{ctx.key}' is warming up")
-        se = math.sqrt(b.sent_var / max(1, w.count / max(1, w.buckets)))
-        step = (b.sent_mean - w.mean_sentiment) / max(se, 1e-3) / max(1, w.buckets) - self.p.k
-        b.cusum = max(0.0, b.cusum + step)
+        # sent_var is the spread of one bucket's mean; the window averages w.buckets of them
+        se = math.sqrt(b.sent_var / max(1, w.buckets))
+        step = (b.sent_mean - w.mean_sentiment) / max(se, 1e-3) - self.p.k
+        cusum = max(0.0, b.cusum + step)
+        if ctx.closed:
+            b.cusum = cusum  # accumulate once per closed bucket, not per evaluation
         summary = (f"mean sentiment for '{ctx.key}' is {w.mean_sentiment:+.2f} over {_span(ctx)}, "
-                   f"usually {b.sent_mean:+.2f} (drift statistic {b.cusum:.1f})")
-        return Detection(b.cusum >= self.p.h, round(b.cusum, 3), round(w.mean_sentiment, 4), round(b.sent_mean, 4), summary)
+                   f"usually {b.sent_mean:+.2f} (drift statistic {cusum:.1f})")
+        return Detection(cusum >= self.p.h, round(cusum, 3), round(w.mean_sentiment, 4), round(b.sent_mean, 4), summary)
 
 
 class EmergingTopicParams(DetectorParams):

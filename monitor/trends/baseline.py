@@ -68,7 +68,8 @@ class TopicBaseline:
 
     def update(self, t: float, count: float, negative: float, mean_sentiment: float | None, cfg: BaselineConfig) -> None:
         """Learn one closed bucket; ``count`` should already be clipped if the bucket was anomalous."""
-        a = cfg.alpha(cfg.halflife_buckets)
+        # early on, weight like a running mean so the first noisy buckets do not anchor the baseline
+        a = max(cfg.alpha(cfg.halflife_buckets), 1.0 / (self.age + 1))
         hour = hour_of_day(t)
         expected = self.expected(t)
         if self.age == 0:
@@ -80,7 +81,7 @@ class TopicBaseline:
             season = self.profile[hour] if self.profile_ready else 1.0
             self.level = (1 - a) * self.level + a * count / max(season, 0.05)
         self._learn_profile(hour, count, cfg)
-        s = cfg.alpha(cfg.share_halflife_buckets)
+        s = max(cfg.alpha(cfg.share_halflife_buckets), 1.0 / (self.age + 1))
         if self.age == 0:
             self.neg_rate, self.all_rate = negative, count
         else:

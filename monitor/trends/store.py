@@ -118,7 +118,7 @@ class TrendStore:
             self.last_closed = index - 1  # the stream starts here: older records are late
         if index <= self.last_closed:
             return AddResult(key, late=True)
-        duplicate = self.dedup.seen(record.message.text, t)
+        duplicate = self.config.dedup_window_seconds > 0 and self.dedup.seen(record.message.text, t)
         for k in (key, ALL):
             bucket = self.buckets.setdefault(k, {}).setdefault(index, Bucket())
             if duplicate:
@@ -127,6 +127,21 @@ class TrendStore:
             self._count(bucket, record)
         self.watermark = max(self.watermark, t)
         return AddResult(key, duplicate=duplicate)
+
+    def add_counts(self, key: str, t: float, by_sentiment: dict[str, int], sentiment_sum: float) -> bool:
+        """Add pre-aggregated counts (backtests and simulations); False when the bucket already closed."""
+        index = self.index(t)
+        if self.last_closed is None:
+            self.last_closed = index - 1
+        if index <= self.last_closed:
+            return False
+        for k in (key, ALL):
+            bucket = self.buckets.setdefault(k, {}).setdefault(index, Bucket())
+            bucket.count += sum(by_sentiment.values())
+            bucket.by_sentiment.update(by_sentiment)
+            bucket.sentiment_sum += sentiment_sum
+        self.watermark = max(self.watermark, t)
+        return True
 
     def _count(self, bucket: Bucket, record: Enriched) -> None:
         bucket.count += 1
@@ -197,13 +212,23 @@ class TrendStore:
                            total / count if count else 0.0, exemplars, duplicates, width)
 
     def expected_in_window(self, key: str, seconds: float, end_index: int) -> float:
-        """The baseline's expected count over the window's buckets (seasonal profile applied)."""
+        """The baseline's expected count over the window's buckets (seasonal profile applied).
+
+        For the open bucket only the elapsed part counts, so a surge can be seen before its
+        bucket closes without comparing a partial count with a whole bucket's expectation.
+        """
         baseline = self.baselines.get(key)
         if baseline is None:
             return 0.0
         width = max(1, round(seconds / self.config.bucket_seconds))
         bs = self.config.bucket_seconds
-        return sum(baseline.expected((i + 0.5) * bs) for i in range(end_index - width + 1, end_index + 1))
+        total = 0.0
+        for i in range(end_index - width + 1, end_index + 1):
+            elapsed = 1.0
+            if self.last_closed is not None and i > self.last_closed:
+                elapsed = min(1.0, max(0.05, (self.watermark - i * bs) / bs))
+            total += baseline.expected((i + 0.5) * bs) * elapsed
+        return total
 
     def window_terms(self, key: str, seconds: float, end_index: int) -> tuple[Counter[str], Counter[str]]:
         """Term counts inside the window and in the retained history before it."""

@@ -1,0 +1,121 @@
+"""Detectors and the lifecycle on synthetic traffic: quiet streams stay quiet, steps alert and resolve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from monitor.alerts import AlertEngine, build_rule
+from monitor.detectors.base import DetectionContext, DetectorConfigError, load_detector
+from monitor.records import AlertState
+from monitor.settings import RuleSettings
+from monitor.simulate import Scenario, Surge, make_scenario, replay_scenario, score
+from monitor.trends import BaselineConfig, TopicBaseline, TrendConfig, TrendStore, WindowStats
+
+BUCKET = 300.0
+WARMUP = 288  # one day of 5-minute buckets
+
+
+def rules(**overrides: Any) -> list[RuleSettings]:
+    common = {"window_seconds": 600, "min_volume": 20, "resolve_after_seconds": 900, **overrides}
+    return [RuleSettings(name="volume", detector="volume_surge", **common),
+            RuleSettings(name="negative", detector="negative_share_shift", **common)]
+
+
+def run(scenario: Scenario, **rule_overrides: Any) -> list:  # type: ignore[type-arg]
+    store = TrendStore(TrendConfig(bucket_seconds=BUCKET, allowed_lateness_seconds=0, dedup_window_seconds=0,
+                                   baseline=BaselineConfig(bucket_seconds=BUCKET, warmup_buckets=WARMUP)))
+    engine = AlertEngine([build_rule(r) for r in rules(**rule_overrides)], warmup_buckets=WARMUP)
+    return replay_scenario(scenario, store, engine, steps=2)
+
+
+def quiet(seed: int, rate: float) -> Scenario:
+    return make_scenario(days=2.5, topics=("business", "tech"), bucket_seconds=BUCKET, base_rate=rate,
+                         surges_per_topic_day=0.0, dispersion=1.0, seed=seed)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), rate=st.floats(5, 30))
+def test_no_alert_on_a_stationary_seasonal_stream(seed: int, rate: float) -> None:
+    scenario = quiet(seed, rate)
+    scenario.surges.clear()
+    notes = run(scenario)
+    assert [a for _, a in notes if a.key != "__all__"] == []
+
+
+START = 1_767_225_600.0
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), kind=st.sampled_from(["volume", "negative"]), hour=st.integers(30, 50))
+def test_a_step_change_alerts_and_resolves_after_it_ends(seed: int, kind: str, hour: int) -> None:
+    surge = Surge("tech", kind, START + hour * 3600, START + (hour + 1) * 3600, 4.0 if kind == "volume" else 0.8)
+    scenario = make_scenario(days=2.5, topics=("business", "tech"), bucket_seconds=BUCKET, base_rate=20.0,
+                             dispersion=1.0, seed=seed, start=START, surges=[surge])
+    notes = [(t, a) for t, a in run(scenario) if a.key == "tech"]
+    firing = [t for t, a in notes if a.state is AlertState.FIRING and not a.reminder]
+    resolved = [t for t, a in notes if a.state is AlertState.RESOLVED]
+    assert firing and surge.start <= firing[0] <= surge.start + 3 * BUCKET
+    assert resolved and surge.end < resolved[-1] <= surge.end + 600 + 900 + 3 * BUCKET
+
+
+def test_detection_quality_on_several_days_with_injected_surges() -> None:
+    """The bars: recall >= 95 %, at most one false alert per topic-day, median delay <= 2 buckets."""
+    from bench_detection import RULES, WARMUP_BUCKETS  # noqa: PLC0415 - the benchmark's own configuration
+
+    scenario = make_scenario(days=3, topics=("business", "politics", "tech"), seed=11)
+    store = TrendStore(TrendConfig(bucket_seconds=60, allowed_lateness_seconds=0, dedup_window_seconds=0,
+                                   baseline=BaselineConfig(bucket_seconds=60, warmup_buckets=WARMUP_BUCKETS)))
+    engine = AlertEngine([build_rule(r) for r in RULES], warmup_buckets=WARMUP_BUCKETS)
+    result = score(scenario, replay_scenario(scenario, store, engine))
+    assert result.surges >= 8
+    assert result.recall >= 0.95
+    assert result.false_per_topic_day <= 1.0
+    assert result.median_delay_buckets <= 2.0
+
+
+def window(count: int, negative: int, mean: float = 0.0) -> WindowStats:
+    return WindowStats("tech", 0, 600, count, {"negative": negative, "neutral": count - negative}, mean, (), 0, 2)
+
+
+def warmed(**fields: Any) -> TopicBaseline:
+    return TopicBaseline(**{"age": 1000, "sent_seen": 1000, **fields})
+
+
+@pytest.mark.parametrize(
+    ("detector", "ctx", "breached"),
+    [
+        ("volume_surge", DetectionContext("tech", window(100, 10), 40.0, warmed(dispersion=1.0), 1000, 60), True),
+        ("volume_surge", DetectionContext("tech", window(50, 10), 40.0, warmed(dispersion=1.0), 1000, 60), False),
+        ("volume_surge", DetectionContext("tech", window(100, 10), 40.0, warmed(age=10), 1000, 60), False),
+        ("negative_share_shift", DetectionContext("tech", window(100, 60), 100.0, warmed(neg_rate=3, all_rate=10), 1000, 60), True),
+        ("negative_share_shift", DetectionContext("tech", window(100, 35), 100.0, warmed(neg_rate=3, all_rate=10), 1000, 60), False),
+        ("emerging_topic", DetectionContext("tech", window(30, 0), 0.2, warmed(), 1000, 60), True),
+        ("emerging_topic", DetectionContext("tech", window(30, 0), 25.0, warmed(), 1000, 60), False),
+        ("negative_share", DetectionContext("tech", window(10, 7), 0.0, TopicBaseline(), 0, 60), True),
+    ],
+)
+def test_detectors_judge_windows(detector: str, ctx: DetectionContext, breached: bool) -> None:
+    result = load_detector("r", detector, {}).detect(ctx)
+    assert result.breached is breached
+    assert result.summary and "tech" in result.summary
+
+
+def test_sentiment_drift_accumulates_until_it_alarms() -> None:
+    drift = load_detector("r", "sentiment_drift", {"h": 4.0})
+    baseline = warmed(sent_mean=0.2, sent_var=0.01)
+    shifted = window(40, 5, mean=-0.1)  # 0.3 below the usual mean: about 4 standard errors
+    open_bucket = [drift.detect(DetectionContext("tech", shifted, 40, baseline, 1000, 60, closed=False)).breached
+                   for _ in range(10)]
+    assert not any(open_bucket) and baseline.cusum == 0.0, "judging the open bucket does not accumulate"
+    closed = [drift.detect(DetectionContext("tech", shifted, 40, baseline, 1000, 60)).breached for _ in range(3)]
+    assert closed == [False, True, True]
+
+
+def test_detector_params_are_validated_at_load_naming_the_rule() -> None:
+    with pytest.raises(DetectorConfigError, match="rule 'r1'.*volume_surge"):
+        load_detector("r1", "volume_surge", {"z": -1})
+    with pytest.raises(DetectorConfigError, match="rule 'r2': no detector 'nope'"):
+        load_detector("r2", "nope", {})
