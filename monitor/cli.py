@@ -1,4 +1,4 @@
-"""The ``monitor`` command: run, replay, classify, config, train, evaluate, prepare-models."""
+"""The ``monitor`` command: run, replay, classify, backtest, config, train, evaluate, prepare-models."""
 
 from __future__ import annotations
 
@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--limit", type=int, default=None, help="send at most this many messages")
     rep.add_argument("--retime", action="store_true", help="shift event times so the stream ends now")
     rep.set_defaults(func=_replay)
+    bt = sub.add_parser("backtest", help="replay a timestamped stream through trends and rules; print the alerts")
+    bt.add_argument("file", type=Path, help=".jsonl or .jsonl.gz of enriched records or raw messages")
+    bt.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    bt.set_defaults(func=_backtest)
     cls = sub.add_parser("classify", help="classify lines or JSON objects from stdin; one JSON line out per input")
     cls.add_argument("--batch-size", type=int, default=32)
     cls.set_defaults(func=_classify)
@@ -99,11 +103,16 @@ def _run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, daemon.request_stop)
         return await daemon.run()
 
+    from monitor.checkpoint import CheckpointError
+
     try:
         return asyncio.run(main())
     except ModelLoadError as exc:
         print(f"cannot load models: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except CheckpointError as exc:
+        print(f"cannot restore trend state: {exc}", file=sys.stderr)
+        return 1
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -117,6 +126,17 @@ def _replay(args: argparse.Namespace) -> int:
                time_field=settings.input.time_field)
     )
     print(json.dumps({"file": str(path), "topic": topic, "messages": stats.messages, "seconds": round(stats.seconds, 2)}))
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from monitor.backtest import backtest, print_result
+
+    if not args.file.is_file():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return EXIT_CONFIG
+    print_result(backtest(args.file, settings), sys.stdout, args.json)
     return 0
 
 

@@ -24,13 +24,19 @@ from monitor.settings import KafkaSettings
 SAMPLE_STREAM = Path(__file__).resolve().parent.parent / "bundled" / "sample" / "news-stream.jsonl.gz"
 
 
-def read_stream(path: Path) -> Iterator[dict[str, object]]:
-    """Yield the JSON objects of a ``.jsonl`` or ``.jsonl.gz`` file, skipping blank lines."""
+def read_lines(path: Path) -> Iterator[str]:
+    """Yield the non-blank lines of a text file, gunzipping ``.gz`` files."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
         for line in handle:
             if line.strip():
-                yield json.loads(line)
+                yield line
+
+
+def read_stream(path: Path) -> Iterator[dict[str, object]]:
+    """Yield the JSON objects of a ``.jsonl`` or ``.jsonl.gz`` file, skipping blank lines."""
+    for line in read_lines(path):
+        yield json.loads(line)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,44 @@
+"""The trend checkpoint: a faithful round trip, and which redelivered offsets it says to skip."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from monitor.checkpoint import AppliedOffsets, CheckpointError, CheckpointFile
+from monitor.trends import TrendConfig, TrendStore
+from tests.unit.test_alerts import enriched
+
+
+def test_applied_offsets_cover_the_committed_floor_and_the_work_beyond_it() -> None:
+    applied = AppliedOffsets()
+    for offset in (10, 11, 12, 15):
+        applied.add("news", 0, offset)
+    applied.advance({("news", 0): 12})
+    assert [o for o in range(9, 17) if applied.contains("news", 0, o)] == [9, 10, 11, 12, 15]
+    restored = AppliedOffsets.from_state(applied.to_state())
+    assert [o for o in range(9, 17) if restored.contains("news", 0, o)] == [9, 10, 11, 12, 15]
+    assert not restored.contains("news", 1, 0)
+
+
+def test_trend_state_round_trips_through_the_file(tmp_path: Path) -> None:
+    store = TrendStore(TrendConfig(bucket_seconds=10, allowed_lateness_seconds=0))
+    for i in range(50):
+        store.add(enriched(i, i * 1.0, "business" if i % 2 else "tech", "negative" if i % 3 else "neutral"))
+    store.close(store.index(20))
+    file = CheckpointFile(tmp_path, "group")
+    file.save({"trends": store.to_state(), "alerts": {}, "applied": {}})
+    copy = TrendStore(TrendConfig(bucket_seconds=10, allowed_lateness_seconds=0))
+    copy.restore(file.load()["trends"])  # type: ignore[index]
+    assert copy.to_state() == store.to_state()
+    assert copy.window("tech", 30, 4) == store.window("tech", 30, 4)
+
+
+def test_an_unreadable_checkpoint_stops_start_up_with_its_path(tmp_path: Path) -> None:
+    file = CheckpointFile(tmp_path, "group")
+    file.path.write_bytes(gzip.compress(b"{truncated"))
+    with pytest.raises(CheckpointError, match=str(file.path)):
+        file.load()
+    assert CheckpointFile(tmp_path, "other").load() is None
