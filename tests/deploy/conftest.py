@@ -40,7 +40,7 @@ class FedDaemon:
         return f"http://127.0.0.1:{self.daemon.http_port}"
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def fed_daemon(broker, tiny_models) -> AsyncIterator[FedDaemon]:
     """The sample stream, replayed with ``monitor replay --retime`` (as the compose producer does).
 
