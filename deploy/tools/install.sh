@@ -4,7 +4,7 @@
 #   bash deploy/tools/install.sh        # with the project's virtual environment active (or VIRTUAL_ENV set)
 #
 # Debian packages: promtool (prometheus), amtool (prometheus-alertmanager), chromium (status page test).
-# Python packages (exact pins in deploy/tools/requirements.txt): hadolint, kubernetes-validate.
+# Python packages (exact pins in deploy/tools/requirements.txt): hadolint, kubernetes-validate, compose-spec.
 # Kustomize: kubectl's built-in `kubectl kustomize` when kubectl is there, otherwise a kustomize binary
 # built with `go install` into $TEXTMON_CACHE/bin.
 set -euo pipefail

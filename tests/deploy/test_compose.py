@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
 import yaml
+from compose_spec import ComposeSpecification, PyCompose
 
 from monitor.settings import Settings
 
@@ -18,6 +20,16 @@ def services() -> dict:
     data = yaml.safe_load(COMPOSE.read_text())  # resolves the x- anchors and << merges
     assert isinstance(data.get("services"), dict) and data["services"]
     return data["services"]
+
+
+def test_compose_file_follows_the_compose_specification():
+    # Compose resolves the x- anchors and << merges before it validates; so does PyYAML here. Then two
+    # independent checks: the compose_spec parser (Rust, strict about keys, durations and conditions)
+    # and the pydantic models generated from the specification's JSON schema.
+    data = yaml.safe_load(COMPOSE.read_text())
+    parsed = PyCompose.from_json(json.dumps(data))
+    assert set(parsed.service_names()) == set(data["services"])
+    ComposeSpecification.model_validate(data)
 
 
 def test_compose_has_the_whole_stack():
