@@ -98,7 +98,7 @@ def test_selectors_config_secret_and_autoscaling_fit_together(overlay, monkeypat
     settings = Settings(**yaml.safe_load(objects["ConfigMap"]["data"]["textmon.yaml"]))
     scaled = objects["ScaledObject"]["spec"]
     assert scaled["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-    assert "replicas" not in deployment["spec"], "KEDA owns the replica count
+    assert "replicas" not in deployment["spec"], "KEDA owns the replica count"
     assert 1 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"] <= PARTITIONS
     (trigger,) = scaled["triggers"]
     assert trigger["type"] == "kafka"
