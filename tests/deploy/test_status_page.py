@@ -9,6 +9,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+from tests.deploy.conftest import REPO
 from tests.support.streams import http_get
 
 CHROMIUM_FLAGS = [
@@ -84,3 +85,10 @@ async def test_status_page_shows_topics_alerts_models_and_readiness(fed_daemon, 
     await chromium(url, tmp_path, f"--screenshot={shot}")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     print(f"status page screenshot: {shot}")
+
+
+def test_status_page_loads_nothing_from_elsewhere():
+    page = (REPO / "monitor" / "bundled" / "status" / "index.html").read_text()
+    assert not re.search(r"""(src|href|action)\s*=\s*["'](https?:)?//""", page), "external resource in the status page"
+    assert not re.search(r"""(fetch|import)\s*\(\s*["'`](https?:)?//""", page), "the page may talk only to the daemon"
+    assert re.findall(r"""fetch\(\s*["']([^"']+)""", page) == ["api/status"]
