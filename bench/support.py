@@ -1,0 +1,273 @@
+"""Pieces shared by the benchmarks: a broker, paced producing, consuming with timestamps,
+process statistics from /proc, and the naive peer a typical user would write."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import shutil
+import socket
+import subprocess
+
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sample_texts(n: int) -> list[str]:
+    """The bundled sample's texts, repeated (with a counter so copies are distinct) to ``n``."""
+    from monitor.sources.replay import SAMPLE_STREAM
+
+    with gzip.open(SAMPLE_STREAM, "rt", encoding="utf-8") as handle:
+        base = [json.loads(line)["text"] for line in handle if line.strip()]
+    return [base[i % len(base)] + ("" if i < len(base) else f" ({i // len(base)})") for i in range(n)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Broker:
+    """deploy/local-kafka.sh on a bench port with a throw-away data folder."""
+
+    port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        data = REPO / "bench" / "results" / "kafka"
+        return dict(os.environ, KAFKA_PORT=str(self.port), KAFKA_DATA=str(data), KAFKA_HEAP="768m")
+
+    def start(self) -> None:
+        subprocess.run(["bash", str(REPO / "deploy" / "local-kafka.sh"), "start"], env=self._env(), check=True,
+                       capture_output=True, timeout=600)
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(REPO / "deploy" / "local-kafka.sh"), "stop"], env=self._env(), capture_output=True,
+                       timeout=120)
+
+    async def create(self, topic: str, partitions: int) -> None:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, partitions, 1), NewTopic(f"{topic}.enriched", partitions, 1)])
+        finally:
+            await admin.close()
+
+
+async def produce_paced(bootstrap: str, topic: str, texts: list[str], rate: float | None) -> None:
+    """JSON messages with ids; ``rate`` messages/second, or as fast as possible."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
+    await producer.start()
+    started = time.monotonic()
+    try:
+        futures = []
+        for i, text in enumerate(texts):
+            futures.append(await producer.send(topic, json.dumps({"id": f"b{i}", "text": text}).encode(), key=str(i).encode()))
+            if rate:
+                ahead = started + (i + 1) / rate - time.monotonic()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def consume_all(bootstrap: str, topic: str, count: int, timeout: float, stats: ProcessStats | None = None
+                      ) -> list[dict[str, Any]]:
+    """Read ``count`` records; each with its broker timestamp and parsed value."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(out)} of {count} records on {topic}")
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                out += [{"timestamp_ms": r.timestamp, "value": json.loads(r.value)} for r in records]
+            if stats is not None:
+                stats.sample()
+    finally:
+        await consumer.stop()
+    return out
+
+
+@dataclass
+class ProcessStats:
+    """Peak RSS and CPU use of a process, read from /proc (and GPU use from nvidia-smi when present)."""
+
+    pid: int
+    started: float = field(default_factory=time.monotonic)
+    cpu_start: float | None = None
+    peak_rss_mib: float = 0.0
+    cpu_percent: float = 0.0
+    gpu_util: float | None = None
+    _gpu_samples: list[float] = field(default_factory=list)
+
+    def _cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def sample(self) -> None:
+        try:
+            cpu = self._cpu_seconds()
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_rss_mib = max(self.peak_rss_mib, int(line.split()[1]) / 1024)
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if self.cpu_start is None:
+            self.cpu_start, self.started = cpu, time.monotonic()
+        elapsed = time.monotonic() - self.started
+        if elapsed > 0.5:
+            self.cpu_percent = 100 * (cpu - self.cpu_start) / elapsed
+        util = gpu_utilisation()
+        if util is not None:
+            self._gpu_samples.append(util)
+            self.gpu_util = sum(self._gpu_samples) / len(self._gpu_samples)
+
+
+def gpu_utilisation() -> float | None:
+    """Current GPU utilisation in percent, or None without nvidia-smi."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=5).stdout
+        return float(out.split()[0])
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+def daemon_config(path: Path, bootstrap: str, topic: str, precision: str) -> Path:
+    """A settings file for one benchmark run of the daemon."""
+    import yaml
+
+    port = free_port()
+    data = {
+        "kafka": {"bootstrap_servers": bootstrap, "input_topics": [topic], "output_topic": f"{topic}.enriched",
+                  "dead_letter_topic": f"{topic}.dlq", "group_id": f"{topic}-group"},
+        "models": {"precision": precision},
+        "http": {"host": "127.0.0.1", "port": port},
+        "log": {"level": "warning", "format": "json"},
+        "state": {"dir": str(path.parent / f"{topic}-state")},
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+async def wait_ready(config: Path, timeout: float = 300) -> None:
+    """Poll the daemon's /readyz until it answers 200."""
+    import yaml
+
+    port = yaml.safe_load(config.read_text())["http"]["port"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        await asyncio.sleep(0.5)
+    raise TimeoutError("daemon not ready")
+
+
+def export_hf_classifier(folder: Path) -> Path:
+    """The default route's encoder (same weights) as a BertForSequenceClassification with its topic head."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from monitor.models.classifier import Classifier
+    from monitor.settings import ModelSettings
+
+    if (folder / "config.json").is_file():
+        return folder
+    classifier = Classifier.load(ModelSettings(precision="fp32", by_language={}))
+    backend = classifier.routes["default"].backends[0]
+    stack = backend.stack  # type: ignore[attr-defined]
+    labels = backend.info.tasks["topic"]
+    config = stack.bert.config
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    model = BertForSequenceClassification(config)
+    model.bert.load_state_dict(stack.bert.state_dict(), strict=False)
+    with torch.no_grad():
+        model.classifier.weight.copy_(stack.heads["topic"].weight)
+        model.classifier.bias.copy_(stack.heads["topic"].bias)
+    model.save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(backend.text.spec.folder)).save_pretrained(str(folder))  # type: ignore[attr-defined]
+    return folder
+
+
+async def naive_peer(broker: Broker, texts: list[str], batched: bool) -> dict[str, Any]:
+    """What a user would write: consume, call a transformers pipeline, produce the result."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from transformers import pipeline
+
+    folder = export_hf_classifier(REPO / "bench" / "results" / "work" / "hf-export")
+    pipe = pipeline("text-classification", model=str(folder), tokenizer=str(folder), device=0 if _cuda() else -1,
+                    top_k=None)
+    topic = f"bench-naive-{int(batched)}-{int(time.time())}"
+    await broker.create(topic, partitions=3)
+    await produce_paced(broker.bootstrap, topic, texts, rate=None)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=f"{topic}-g",
+                                auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    await consumer.start()
+    await producer.start()
+    done = 0
+    started = None
+    stats = ProcessStats(os.getpid())
+    try:
+        while done < len(texts):
+            batch = await consumer.getmany(timeout_ms=200, max_records=256 if batched else 1)
+            records = [r for rs in batch.values() for r in rs]
+            if not records:
+                continue
+            started = started or time.monotonic()
+            values = [json.loads(r.value) for r in records]
+            if batched:
+                results = pipe([v["text"] for v in values], batch_size=32, truncation=True, max_length=128)
+            else:
+                results = [pipe(v["text"], truncation=True, max_length=128) for v in values]
+            for v, res in zip(values, results):
+                await producer.send(f"{topic}.enriched", json.dumps({"id": v["id"], "topic": res}).encode())
+            done += len(records)
+            stats.sample()
+        await producer.flush()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    assert started is not None
+    return {"messages_per_s": len(texts) / (time.monotonic() - started), "peak_rss_mib": stats.peak_rss_mib,
+            "cpu_percent": stats.cpu_percent}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+

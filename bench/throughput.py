@@ -1,0 +1,196 @@
+"""Throughput against the hardware limit: forward-only limit, the daemon end to end, and naive peers.
+
+    python bench/throughput.py [--messages 4000] [--precisions fp32,bf16,int8] [--json bench/results/throughput.json]
+
+Everything is measured in one run, on this machine, on the same stream (the bundled sample:
+English headlines and chat, Chinese chat, repeated to --messages):
+
+1. limit: the configured models forward-only on pre-tokenised, length-sorted batches;
+2. daemon: Kafka in, enriched records out, trends, alerts and metrics on (a real broker);
+3. naive peers: an aiokafka consumer calling a transformers pipeline per message, and the same
+   with the pipeline's own batching (same encoder weights and size; one task only).
+
+Prints a table and writes JSON. Starts its own Kafka broker on port 39092.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.support import (  # noqa: E402
+    Broker, ProcessStats, consume_all, daemon_config, gpu_utilisation, naive_peer, produce_paced, sample_texts,
+    wait_ready,
+)
+
+
+def measure_limit(texts: list[str], precision: str, batch: int = 64) -> dict[str, Any]:
+    """Forward passes only, over pre-tokenised length-sorted batches of every route; best of two passes."""
+    import torch
+
+    from monitor.models.classifier import Classifier
+    from monitor.settings import ModelSettings
+
+    classifier = Classifier.load(ModelSettings(precision=precision))  # type: ignore[arg-type]
+    by_route: dict[str, list[str]] = {}
+    for text in texts:
+        by_route.setdefault(classifier.route_for(None, text), []).append(text)
+    prepared = []
+    tokens = 0
+    for route, items in by_route.items():
+        encoded_all = classifier.encode(route, items)
+        lengths = encoded_all.parts[0].attention_mask.sum(1).tolist()
+        order = sorted(range(len(items)), key=lengths.__getitem__)
+        for start in range(0, len(order), batch):
+            chunk = [items[i] for i in order[start : start + batch]]
+            enc = classifier.encode(route, chunk)
+            prepared.append(enc)
+            tokens += int(enc.parts[0].attention_mask.sum())
+    classifier.forward(prepared[0])  # warm-up
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        for enc in prepared:
+            with torch.inference_mode():
+                for backend, part in zip(classifier.routes[enc.route].backends, enc.parts):
+                    backend.forward(part)
+        best = min(best, time.perf_counter() - started)
+    return {"messages_per_s": len(texts) / best, "tokens_per_s": tokens / best, "routes": {r: len(v) for r, v in by_route.items()},
+            "models": classifier.describe()}
+
+
+async def measure_daemon(broker: Broker, texts: list[str], precision: str, workdir: Path) -> dict[str, Any]:
+    """Pre-filled topic, daemon from cold: messages/s from first to last enriched record."""
+    topic = f"bench-{precision}-{int(time.time())}"
+    await broker.create(topic, partitions=3)
+    await produce_paced(broker.bootstrap, topic, texts, rate=None)
+    config = daemon_config(workdir / f"{topic}.yaml", broker.bootstrap, topic, precision)
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--config", str(config), "run"],
+                            stdout=open(workdir / f"{topic}.log", "wb"), stderr=subprocess.STDOUT)
+    stats = ProcessStats(proc.pid)
+    try:
+        records = await consume_all(broker.bootstrap, f"{topic}.enriched", len(texts), timeout=1800, stats=stats)
+    finally:
+        proc.terminate()
+        proc.wait(120)
+    times = sorted(r["timestamp_ms"] / 1000 for r in records)
+    seconds = times[-1] - times[0]
+    return {"messages_per_s": (len(times) - 1) / seconds if seconds > 0 else float("nan"),
+            "peak_rss_mib": stats.peak_rss_mib, "cpu_percent": stats.cpu_percent, "gpu_util": stats.gpu_util}
+
+
+async def measure_latency(broker: Broker, texts: list[str], precision: str, rate: float, seconds: float,
+                          workdir: Path) -> dict[str, Any]:
+    """Paced input at ``rate``; latency = output record's broker time minus input record's broker time."""
+    topic = f"bench-lat-{precision}-{int(time.time())}"
+    await broker.create(topic, partitions=3)
+    config = daemon_config(workdir / f"{topic}.yaml", broker.bootstrap, topic, precision)
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--config", str(config), "run"],
+                            stdout=open(workdir / f"{topic}.log", "wb"), stderr=subprocess.STDOUT)
+    stats = ProcessStats(proc.pid)
+    try:
+        await wait_ready(config)
+        count = max(50, int(rate * seconds))
+        batch = [texts[i % len(texts)] for i in range(count)]
+        consumer = asyncio.create_task(consume_all(broker.bootstrap, f"{topic}.enriched", count, timeout=600, stats=stats))
+        await produce_paced(broker.bootstrap, topic, batch, rate=rate)
+        records = await consumer
+    finally:
+        proc.terminate()
+        proc.wait(120)
+    latencies = sorted(r["timestamp_ms"] / 1000 - r["value"]["broker_time"] for r in records)
+    return {"rate": rate, "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "peak_rss_mib": stats.peak_rss_mib, "cpu_percent": stats.cpu_percent}
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    texts = sample_texts(args.messages)
+    workdir = REPO / "bench" / "results" / "work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    result: dict[str, Any] = {
+        "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "messages": len(texts), "rows": rows,
+    }
+    broker = Broker(port=39092)
+    broker.start()
+    try:
+        for precision in args.precisions.split(","):
+            limit = measure_limit(texts, precision)
+            result.setdefault("models", limit["models"])
+            result.setdefault("routes", limit["routes"])
+            rows.append({"what": f"limit ({precision}, forward only)", **limit})
+            print(f"limit {precision}: {limit['messages_per_s']:.0f} msg/s", flush=True)
+            daemon = await measure_daemon(broker, texts, precision, workdir)
+            daemon["ratio_to_limit"] = daemon["messages_per_s"] / limit["messages_per_s"]
+            if not args.skip_latency:
+                daemon["latency"] = await measure_latency(
+                    broker, texts, precision, 0.5 * daemon["messages_per_s"], args.latency_seconds, workdir)
+            rows.append({"what": f"daemon end to end ({precision})", **daemon})
+            print(f"daemon {precision}: {daemon['messages_per_s']:.0f} msg/s", flush=True)
+        if not args.skip_naive:
+            for batched in (False, True):
+                count = min(len(texts), args.naive_messages)
+                peer = await naive_peer(broker, texts[:count], batched)
+                rows.append({"what": "naive peer, pipeline " + ("batched" if batched else "per message"), **peer})
+                print(f"naive batched={batched}: {peer['messages_per_s']:.0f} msg/s", flush=True)
+    finally:
+        broker.stop()
+    return result
+
+
+def print_table(result: dict[str, Any]) -> None:
+    hw = result["hardware"]
+    print(f"\n{result['messages']} messages, routes {result.get('routes')}; {hw['cores']} cores {hw['cpu']}"
+          + (f", GPU {hw['cuda']}" if hw["cuda"] else ""))
+    best_limit = {r["what"].split("(")[1].split(",")[0]: r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit")}
+    print(f"{'what':<38} {'msg/s':>8} {'vs limit':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} {'CPU %':>6}")
+    for r in result["rows"]:
+        precision = r["what"].split("(")[1].rstrip(")").split(",")[0] if "(" in r["what"] else None
+        limit = best_limit.get(precision) if precision else max(best_limit.values(), default=None)
+        ratio = f"{r['messages_per_s'] / limit:>8.0%}" if limit else ""
+        lat = r.get("latency") or {}
+        p50 = f"{lat['p50_ms']:>8.0f}" if lat else f"{'':>8}"
+        p99 = f"{lat['p99_ms']:>8.0f}" if lat else f"{'':>8}"
+        rss = f"{r['peak_rss_mib']:>13.0f}" if "peak_rss_mib" in r else f"{'':>13}"
+        cpu = f"{r['cpu_percent']:>6.0f}" if "cpu_percent" in r else f"{'':>6}"
+        print(f"{r['what']:<38} {r['messages_per_s']:>8.0f} {ratio:>9} {p50} {p99} {rss} {cpu}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--naive-messages", type=int, default=1000)
+    parser.add_argument("--precisions", default="fp32,bf16,int8")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    result = asyncio.run(main_async(args))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2, default=str))
+    print_table(result)
+    print(f"\nJSON: {args.json}")
+    _ = gpu_utilisation
+
+
+if __name__ == "__main__":
+    main()
