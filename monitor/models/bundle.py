@@ -77,6 +77,8 @@ def apply_precision(stack: Stack, device: torch.device, precision: Precision) ->
         with warnings.catch_warnings():
             # torch announces the deprecation of quantised tensor creation; this is still its supported CPU path
             warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated",
+                                    category=DeprecationWarning)
             return quantize_dynamic(stack, {nn.Linear}, dtype=torch.qint8)
     stack = stack.to(device)
     return stack.to(torch.bfloat16) if precision == "bf16" else stack

@@ -51,6 +51,7 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--limit", type=int, default=0, help="rows per split and task (smoke runs)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-amp", action="store_true", help="train in fp32 instead of bf16 autocast")
     p.add_argument("--checkpoint", type=Path, help="folder for the resumable checkpoint")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--extra-eval", action="append", default=[], metavar="TASK=FILE",
@@ -62,7 +63,7 @@ def train_main(argv: list[str]) -> int:
                       warmup=a.warmup, weight_decay=a.weight_decay, patience=a.patience,
                       evals_per_epoch=a.evals_per_epoch, min_share=a.min_share, seed=a.seed, limit=a.limit,
                       threads=a.threads, checkpoint=a.checkpoint, resume=a.resume,
-                      extra_eval=_pairs(a.extra_eval, "extra-eval"))
+                      extra_eval=_pairs(a.extra_eval, "extra-eval"), amp=not a.no_amp)
     try:
         run = train(cfg)
     except data.DataError as exc:

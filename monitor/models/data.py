@@ -178,8 +178,9 @@ def zh_inews(seed: int = 13, body_chars: int = 400) -> Splits:
         for title, body, label in zip(getattr(z, f"title_{part}"), getattr(z, f"content_{part}"),
                                       getattr(z, f"label_{part}")):
             t, b = normalise_text(str(title or "")), normalise_text(str(body or ""))[:body_chars]
-            text = t if not b or b.startswith(t) else f"{t}。{b}" if t else b
-            out.append(Example(text[: len(t) + 1 + body_chars], INEWS_LABELS[int(label)], key=t))
+            # many bodies repeat the title as their first line: keep it once
+            text = b if t and b.startswith(t) else f"{t}。{b}" if t and b else t or b
+            out.append(Example(text, INEWS_LABELS[int(label)], key=t))
         return out
 
     test, d_te = dedup(rows("test"))

@@ -50,6 +50,7 @@ class TrainConfig:
     checkpoint: Path | None = None
     resume: bool = False
     extra_eval: dict[str, str] = field(default_factory=dict)  # task -> whole-file labelled set
+    amp: bool = True  # bf16 autocast on CPU: ~3x faster where the CPU has AMX / AVX-512 BF16
 
 
 @dataclass(slots=True)
@@ -67,9 +68,14 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def autocast(enabled: bool) -> torch.autocast:
+    """bf16 mixed precision on CPU (weights and optimiser state stay fp32)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
 @torch.inference_mode()
 def cache_lower(stack: Stack, text: TextEncoder, rows: list[data.Example], stop: int, labels: tuple[str, ...],
-                desc: str, batch_size: int = 64) -> Cached:
+                desc: str, amp: bool = False, batch_size: int = 64) -> Cached:
     """Run the frozen layers ``[0, stop)`` once, keeping each text's fp16 states without padding."""
     ids, _ = text.ids([r.text for r in rows])
     order = sorted(range(len(rows)), key=lambda i: len(ids[i]))
@@ -77,7 +83,8 @@ def cache_lower(stack: Stack, text: TextEncoder, rows: list[data.Example], stop:
     for s in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", leave=False):
         idx = order[s : s + batch_size]
         batch, mask = text.pad([ids[i] for i in idx])
-        out = stack.lower(batch, mask, stop)
+        with autocast(amp):
+            out = stack.lower(batch, mask, stop)
         for j, i in enumerate(idx):
             hidden[i] = out[j, : len(ids[i])].to(torch.float16).clone()
     index = {lab: k for k, lab in enumerate(labels)}
@@ -118,8 +125,8 @@ def class_weights(labels: torch.Tensor, n: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score(stack: Stack, c: Cached, task: str, start: int, labels: tuple[str, ...], bs: int = 128
-          ) -> dict[str, Any]:
+def score(stack: Stack, c: Cached, task: str, start: int, labels: tuple[str, ...], amp: bool = False,
+          bs: int = 128) -> dict[str, Any]:
     """Metrics of ``task`` on cached rows (eval mode, no dropout)."""
     stack.eval()
     order = sorted(range(len(c.hidden)), key=lambda i: c.hidden[i].shape[0])
@@ -127,7 +134,9 @@ def score(stack: Stack, c: Cached, task: str, start: int, labels: tuple[str, ...
     for s in range(0, len(order), bs):
         idx = order[s : s + bs]
         h, mask, _ = collate(c, idx)
-        probs[idx] = torch.softmax(stack.upper(h, mask, start)[task], -1).numpy()
+        with autocast(amp):
+            logits = stack.upper(h, mask, start)[task]
+        probs[idx] = torch.softmax(logits.float(), -1).numpy()
     return metrics(c.labels.tolist(), probs, labels)
 
 
@@ -163,8 +172,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     base_state = {n: p.detach().clone() for n, p in stack.bert.named_parameters() if p.requires_grad}
     text = TextEncoder(spec, cfg.max_length)
     stack.eval()
-    train_c = {t: cache_lower(stack, text, sp.train, start, sp.labels, f"cache {t}/train") for t, sp in splits.items()}
-    val_c = {t: cache_lower(stack, text, sp.val, start, sp.labels, f"cache {t}/val") for t, sp in splits.items()}
+    train_c = {t: cache_lower(stack, text, sp.train, start, sp.labels, f"cache {t}/train", cfg.amp) for t, sp in splits.items()}
+    val_c = {t: cache_lower(stack, text, sp.val, start, sp.labels, f"cache {t}/val", cfg.amp) for t, sp in splits.items()}
     cache_s = time.monotonic() - t0
 
     largest = max(len(c.hidden) for c in train_c.values())
@@ -204,7 +213,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         for step, (task, idx) in enumerate(bar, start=1):
             stack.train()
             h, mask, y = collate(train_c[task], idx)
-            loss = losses[task](stack.upper(h, mask, start)[task], y)
+            with autocast(cfg.amp):
+                logits = stack.upper(h, mask, start)[task]
+            loss = losses[task](logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
@@ -214,7 +225,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             seen += len(idx)
             bar.set_postfix(loss=f"{ema:.4f}", ex_s=f"{seen / max(1e-6, time.monotonic() - tick):.0f}")
             if step in eval_at:
-                val = {t: score(stack, val_c[t], t, start, splits[t].labels) for t in splits}
+                val = {t: score(stack, val_c[t], t, start, splits[t].labels, cfg.amp) for t in splits}
                 mean_f1 = float(np.mean([m["macro_f1"] for m in val.values()]))
                 history.append({"epoch": epoch + 1, "step": step, "loss": ema,
                                 **{f"val_{t}_macro_f1": m["macro_f1"] for t, m in val.items()}})
