@@ -10,6 +10,8 @@ import numpy as np
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"[@#]\w+")
+# a syndicated headline's trailing attribution: " - Reuters", " | Bloomberg News", " — 新华社"
+_ATTRIBUTION = re.compile(r"\s+[-|–—]\s+[\w.&' ]{2,40}$")
 _WORD = re.compile(r"[a-z][a-z'\-]{2,}")
 _HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 STOPWORDS = frozenset(
@@ -22,10 +24,10 @@ ZH_STOP = frozenset("的了是在和有就不也都而及与着或一个我们�
 
 
 def normalise(text: str) -> str:
-    """NFKC, lower case, URLs and @mentions removed, whitespace collapsed."""
+    """NFKC, lower case, URLs, @mentions and a trailing source attribution removed, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = _MENTION.sub(" ", _URL.sub(" ", text))
-    return " ".join(text.split())
+    text = " ".join(_MENTION.sub(" ", _URL.sub(" ", text)).split())
+    return _ATTRIBUTION.sub("", text) if len(text) > 40 else text
 
 
 def terms(text: str) -> list[str]:
@@ -39,16 +41,18 @@ def terms(text: str) -> list[str]:
 
 
 def _shingles(norm: str) -> list[str]:
-    han = _HAN_RUN.findall(norm)
+    # words and word pairs; Chinese character pairs and triples: enough features that one added or
+    # changed word moves few of the 64 bits
     words = _WORD.findall(norm) + re.findall(r"\d+", norm)
-    grams = [" ".join(words[i : i + 2]) for i in range(max(1, len(words) - 1))] if words else []
-    for run in han:
-        grams.extend(run[i : i + 3] for i in range(max(1, len(run) - 2)))
+    grams = words + [" ".join(words[i : i + 2]) for i in range(len(words) - 1)]
+    for run in _HAN_RUN.findall(norm):
+        grams.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+        grams.extend(run[i : i + 3] for i in range(len(run) - 2))
     return grams or [norm]
 
 
 def simhash(text: str) -> int:
-    """64-bit SimHash over word bigrams and Chinese character trigrams of the normalised text."""
+    """64-bit SimHash over words, word pairs and Chinese character pairs and triples of the normalised text."""
     grams = _shingles(normalise(text))
     digests = b"".join(hashlib.blake2b(g.encode(), digest_size=8).digest() for g in grams)
     # one row of 64 bits per shingle; a bit is set where most shingles set it (vectorised: ~10x a Python loop)
