@@ -198,8 +198,10 @@ class TrendStore:
         by_sentiment: Counter[str] = Counter()
         total = 0.0
         pool: list[tuple[float, str, str]] = []
-        for index, bucket in self.buckets.get(key, {}).items():
-            if first <= index <= end_index:
+        buckets = self.buckets.get(key, {})
+        for index in range(first, end_index + 1):  # the window's few buckets, not all retained ones
+            bucket = buckets.get(index)
+            if bucket is not None:
                 count += bucket.count
                 duplicates += bucket.duplicates
                 by_sentiment.update(bucket.by_sentiment)
