@@ -15,6 +15,9 @@ export MONITOR_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
 export MONITOR_KAFKA__INPUT_TOPICS="${MONITOR_KAFKA__INPUT_TOPICS:-news}"
 export MONITOR_HTTP__PORT="${MONITOR_HTTP__PORT:-9464}"
 export MONITOR_LOG__FORMAT=json
+# The sample covers 30 minutes of event time: let baselines judge after 10 minutes, not the default hour.
+export MONITOR_TRENDS__WARMUP_BUCKETS="${MONITOR_TRENDS__WARMUP_BUCKETS:-10}"
+export MONITOR_STATE__DIR="${MONITOR_STATE__DIR:-$(mktemp -d)}"
 RUN_DIR="$(mktemp -d)"
 LOG="$RUN_DIR/daemon.log"
 DAEMON_PID=""
