@@ -49,6 +49,9 @@ class Batcher(Generic[T]):
         self.max_size = settings.max_size
         self.max_tokens = settings.max_tokens
         self.max_wait = settings.max_wait_ms / 1000.0
+        # under a backlog, sort this many batches' worth of messages by length before cutting:
+        # similar lengths share a batch and little compute goes to padding
+        self.pool_batches = 8
         self._pending: dict[str, _Pending[T]] = {}
 
     def __len__(self) -> int:
@@ -61,7 +64,7 @@ class Batcher(Generic[T]):
             pending.first_at = now
         pending.items.append(item)
         pending.tokens.append(tokens)
-        if len(pending.items) >= self.max_size * 2 or self._over_budget(pending):
+        if len(pending.items) >= self.max_size * self.pool_batches or self._over_budget(pending):
             return self._cut(route, keep_partial=True)
         return []
 
@@ -86,7 +89,7 @@ class Batcher(Generic[T]):
         return out
 
     def _over_budget(self, pending: _Pending[T]) -> bool:
-        return max(pending.tokens) * len(pending.tokens) >= self.max_tokens * 2
+        return max(pending.tokens) * len(pending.tokens) >= self.max_tokens * self.pool_batches
 
     def _cut(self, route: str, keep_partial: bool) -> list[Batch[T]]:
         pending = self._pending.pop(route)
