@@ -8,7 +8,7 @@ store, detectors and lifecycle as the daemon, so what it prints is what would ha
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -99,7 +99,8 @@ def backtest(path: Path, settings: Settings, batch_size: int = 64) -> BacktestRe
     from monitor.daemon import trend_config
     from monitor.trends import TrendStore
 
-    store = TrendStore(trend_config(settings))
+    # offline there is no partition to wait for: buckets may close from the first record on
+    store = TrendStore(replace(trend_config(settings), startup_grace_seconds=0.0))
     engine = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
     out: list[tuple[float, Alert]] = []
     records = skipped = 0

@@ -10,6 +10,7 @@ copies) count once toward volume and share; the copies are counted separately.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,8 @@ class TrendConfig:
     dedup_window_seconds: float = 3600.0
     dedup_max_distance: int = 3
     exemplars: int = 5
+    idle_partition_seconds: float = 30.0
+    startup_grace_seconds: float = 0.0  # wall time before the first bucket may close (lets every partition report)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
 
@@ -96,6 +99,8 @@ class TrendStore:
         self.baselines: dict[str, TopicBaseline] = {}
         self.dedup = NearDuplicateIndex(self.config.dedup_window_seconds, self.config.dedup_max_distance)
         self.age = 0  # buckets closed since the store began
+        self._partitions: dict[tuple[str, int], list[float]] = {}  # -> [max event time, last seen (monotonic)]
+        self._started: float | None = None
 
     @property
     def bucket_seconds(self) -> float:
@@ -114,9 +119,7 @@ class TrendStore:
         key = record.topic_label
         t = record.message.event_time
         index = self.index(t)
-        if self.last_closed is None:
-            self.last_closed = index - 1  # the stream starts here: older records are late
-        if index <= self.last_closed:
+        if self.last_closed is not None and index <= self.last_closed:
             return AddResult(key, late=True)
         duplicate = self.config.dedup_window_seconds > 0 and self.dedup.seen(record.message.text, t)
         for k in (key, ALL):
@@ -125,22 +128,43 @@ class TrendStore:
                 bucket.duplicates += 1
                 continue
             self._count(bucket, record)
-        self.watermark = max(self.watermark, t)
+        pos = record.message.position
+        self._advance((pos.topic, pos.partition), t)
         return AddResult(key, duplicate=duplicate)
+
+    def _advance(self, partition: tuple[str, int], t: float) -> None:
+        """The watermark is the slowest active partition's newest event time (never moving back).
+
+        A backlog read from several partitions at once arrives out of event-time order across
+        partitions; a global maximum would run ahead and refuse the slower partitions as late.
+        A partition that has sent nothing for ``idle_partition_seconds`` stops holding it back.
+        """
+        now = time.monotonic()
+        if self._started is None:
+            self._started = now
+        entry = self._partitions.get(partition)
+        if entry is None:
+            self._partitions[partition] = [t, now]
+        else:
+            entry[0] = max(entry[0], t)
+            entry[1] = now
+        idle = self.config.idle_partition_seconds
+        active = [e[0] for e in self._partitions.values() if now - e[1] <= idle]
+        mark = min(active) if active else t
+        # before the first bucket closes the watermark may still move back as partitions report
+        self.watermark = mark if self.last_closed is None else max(self.watermark, mark)
 
     def add_counts(self, key: str, t: float, by_sentiment: dict[str, int], sentiment_sum: float) -> bool:
         """Add pre-aggregated counts (backtests and simulations); False when the bucket already closed."""
         index = self.index(t)
-        if self.last_closed is None:
-            self.last_closed = index - 1
-        if index <= self.last_closed:
+        if self.last_closed is not None and index <= self.last_closed:
             return False
         for k in (key, ALL):
             bucket = self.buckets.setdefault(k, {}).setdefault(index, Bucket())
             bucket.count += sum(by_sentiment.values())
             bucket.by_sentiment.update(by_sentiment)
             bucket.sentiment_sum += sentiment_sum
-        self.watermark = max(self.watermark, t)
+        self._advance(("", 0), t)
         return True
 
     def _count(self, bucket: Bucket, record: Enriched) -> None:
@@ -160,9 +184,12 @@ class TrendStore:
 
     def due(self) -> list[int]:
         """Indices of buckets that can close now (watermark past their end plus lateness), oldest first."""
-        if self.last_closed is None:
-            return []
         closable = self.index(self.watermark - self.config.allowed_lateness_seconds) - 1
+        if self.last_closed is None:
+            if self._started is None or time.monotonic() - self._started < self.config.startup_grace_seconds:
+                return []
+            first = min((min(b) for b in self.buckets.values() if b), default=closable + 1)
+            return list(range(first, closable + 1))
         return list(range(self.last_closed + 1, closable + 1))
 
     def close(self, index: int, clip: dict[str, float] | None = None) -> None:
