@@ -12,12 +12,10 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-import aiohttp
-from pydantic import Field, HttpUrl, SecretStr, ValidationError
+from pydantic import Field, HttpUrl, SecretStr
 
 from monitor.records import Alert, AlertState
-from monitor.sinks import SinkConfigError
-from plugins.textmon_http import RetryOptions, post_with_retries
+from plugins.textmon_http import HttpSink, RetryOptions, post_with_retries
 
 
 class AlertmanagerOptions(RetryOptions):
@@ -53,28 +51,14 @@ def to_alertmanager(alert: Alert, ttl_seconds: float, generator_url: str | None,
     return body
 
 
-class AlertmanagerSink:
+class AlertmanagerSink(HttpSink[AlertmanagerOptions]):
     """Delivers alerts to an Alertmanager."""
 
-    def __init__(self, name: str, **options: Any) -> None:
-        try:
-            self.options = AlertmanagerOptions(**options)
-        except ValidationError as exc:
-            raise SinkConfigError(f"sink '{name}' (alertmanager): {exc}") from exc
-        self.name = name
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession()
-
-    async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    kind = "alertmanager"
+    options_model = AlertmanagerOptions
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         """POST the batch; Alertmanager deduplicates by labels."""
-        assert self._session is not None, "AlertmanagerSink.send() before start()"
         opts = self.options
         now = time.time()
         body = json.dumps([to_alertmanager(a, opts.ttl_seconds, opts.generator_url, now) for a in alerts]).encode()
@@ -87,4 +71,4 @@ class AlertmanagerSink:
                 out["Authorization"] = f"Basic {token}"
             return out
 
-        await post_with_retries(self._session, self.name, url, body, headers, opts)
+        await post_with_retries(self.session, self.name, url, body, headers, opts)

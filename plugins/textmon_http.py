@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Callable
+from typing import Any, Callable, ClassVar, Generic, TypeVar
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.logs import get_logger
+from monitor.sinks import SinkConfigError
 
 log = get_logger(__name__)
 
@@ -69,3 +70,40 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+O = TypeVar("O", bound=RetryOptions)
+
+
+class HttpSink(Generic[O]):
+    """Base of the HTTP sinks: validates options at load (naming the sink) and owns the session."""
+
+    kind: ClassVar[str]
+    options_model: ClassVar[type[RetryOptions]]
+
+    def __init__(self, name: str, **options: Any) -> None:
+        try:
+            self.options: O = self.options_model(**options)  # type: ignore[assignment]
+            self.validate()
+        except (ValidationError, ValueError) as exc:
+            raise SinkConfigError(f"sink '{name}' ({self.kind}): {exc}") from exc
+        self.name = name
+        self._session: aiohttp.ClientSession | None = None
+
+    def validate(self) -> None:
+        """Checks beyond the options model; raise ValueError."""
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, f"{type(self).__name__}.send() before start()"
+        return self._session
+
+    async def start(self) -> None:
+        """Open the HTTP session."""
+        self._session = aiohttp.ClientSession()
+
+    async def stop(self) -> None:
+        """Close the HTTP session; idempotent."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -6,12 +6,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-import aiohttp
-from pydantic import HttpUrl, SecretStr, ValidationError
+from pydantic import HttpUrl, SecretStr
 
 from monitor.records import Alert, AlertState
-from monitor.sinks import SinkConfigError
-from plugins.textmon_http import RetryOptions, post_with_retries
+from plugins.textmon_http import HttpSink, RetryOptions, post_with_retries
 
 ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 
@@ -53,33 +51,22 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
     return out
 
 
-class SlackSink:
+class SlackSink(HttpSink[SlackOptions]):
     """Posts each alert to a Slack incoming webhook."""
 
-    def __init__(self, name: str, **options: Any) -> None:
-        try:
-            self.options = SlackOptions(**options)
-            self.options.url()
-        except ValidationError as exc:
-            raise SinkConfigError(f"sink '{name}' (slack): {exc}") from exc
-        self.name = name
-        self._session: aiohttp.ClientSession | None = None
+    kind = "slack"
+    options_model = SlackOptions
 
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession()
-
-    async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    def validate(self) -> None:
+        """The webhook URL must be a URL (it is kept secret, so the model cannot type it)."""
+        self.options.url()
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         """One Slack message per alert; raises on the first that cannot be delivered."""
-        assert self._session is not None, "SlackSink.send() before start()"
         for alert in alerts:
             payload: dict[str, Any] = {"text": f"[{alert.state.value}] {alert.summary}", "blocks": blocks(alert)}
             if self.options.channel:
                 payload["channel"] = self.options.channel
             body = json.dumps(payload, ensure_ascii=False).encode()
-            await post_with_retries(self._session, self.name, self.options.url(), body,
+            await post_with_retries(self.session, self.name, self.options.url(), body,
                                     lambda: {"Content-Type": "application/json"}, self.options)

@@ -10,14 +10,12 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
-import aiohttp
-from pydantic import Field, HttpUrl, SecretStr, ValidationError
+from pydantic import Field, HttpUrl, SecretStr
 
 from monitor.records import Alert
-from monitor.sinks import SinkConfigError
-from plugins.textmon_http import DeliveryError, RetryOptions, post_with_retries
+from plugins.textmon_http import DeliveryError, HttpSink, RetryOptions, post_with_retries
 
 SIGNATURE_HEADER = "X-Textmon-Signature"
 TIMESTAMP_HEADER = "X-Textmon-Timestamp"
@@ -38,30 +36,14 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-class WebhookSink:
+class WebhookSink(HttpSink[WebhookOptions]):
     """POSTs alerts as JSON to a URL."""
 
-    def __init__(self, name: str, **options: Any) -> None:
-        try:
-            self.options = WebhookOptions(**options)
-        except ValidationError as exc:
-            raise SinkConfigError(f"sink '{name}' (webhook): {exc}") from exc
-        self.name = name
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        """Open the HTTP session."""
-        self._session = aiohttp.ClientSession()
-
-    async def stop(self) -> None:
-        """Close the HTTP session; idempotent."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    kind = "webhook"
+    options_model = WebhookOptions
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         """Deliver with retries; raise ``DeliveryError`` when every attempt failed."""
-        assert self._session is not None, "WebhookSink.send() before start()"
         body = json.dumps({"alerts": [a.to_json() for a in alerts]}, ensure_ascii=False).encode()
         opts = self.options
 
@@ -73,4 +55,4 @@ class WebhookSink:
                 out[SIGNATURE_HEADER] = sign(opts.secret.get_secret_value(), ts, body)
             return out
 
-        await post_with_retries(self._session, self.name, str(opts.url), body, headers, opts)
+        await post_with_retries(self.session, self.name, str(opts.url), body, headers, opts)
