@@ -100,9 +100,14 @@ class Daemon:
             "consuming": self.consuming,
         }
 
+    @property
+    def display_window(self) -> float:
+        """The window shown on dashboards and the status page: the first rule's (5 minutes without rules)."""
+        return self.alerts.rules[0].window_seconds if self.alerts.rules else 300.0
+
     def status(self) -> dict[str, Any]:
         """The status page's data: models, per-topic trend series and windows, firing alerts."""
-        window = self.alerts.rules[0].window_seconds if self.alerts.rules else 300.0
+        window = self.display_window
         topics = []
         for key in self.trends.keys():
             stats = self.trends.window(key, window)
@@ -343,7 +348,7 @@ class Daemon:
     def _update_gauges(self) -> None:
         if not self.alerts.rules:
             return
-        window = self.alerts.rules[0].window_seconds
+        window = self.display_window
         for key in self.trends.keys():
             stats = self.trends.window(key, window)
             self.metrics.window_messages.labels(key).set(stats.count)

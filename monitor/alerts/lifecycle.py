@@ -33,7 +33,7 @@ class Tracked:
     since: float  # first breach of this episode
     last_breach: float
     last_sent: float | None = None  # last firing notification (None: not yet notified)
-    alert: dict[str, Any] | None = None  # latest Alert.to_json(), for resolution and the status page
+    alert: Alert | None = None  # latest verdict, for muted re-sends and the status page
 
 
 def matches(labels: dict[str, str], matchers: dict[str, str]) -> bool:
@@ -51,7 +51,7 @@ class Lifecycle:
 
     def firing(self) -> list[Alert]:
         """Alerts currently firing (whether or not muted)."""
-        return [Alert.from_json(t.alert) for t in self.tracked.values() if t.phase == "firing" and t.alert]
+        return [t.alert for t in self.tracked.values() if t.phase == "firing" and t.alert]
 
     def step(self, alert: Alert, breached: bool, now: float, for_seconds: float, resolve_after: float,
              repeat_interval: float) -> list[Alert]:
@@ -65,7 +65,7 @@ class Lifecycle:
             if t.phase == "pending" and now - t.since >= for_seconds:
                 t.phase = "firing"
             current = replace(alert, state=AlertState.FIRING if t.phase == "firing" else AlertState.PENDING, starts_at=t.since)
-            t.alert = current.to_json()
+            t.alert = current
             if t.phase != "firing":
                 return []
             if t.last_sent is None:
@@ -80,7 +80,7 @@ class Lifecycle:
             return []
         if now - t.last_breach < resolve_after:
             # hysteresis: still firing; a muted alert may become sendable
-            return self._send(t, Alert.from_json(t.alert), now) if t.last_sent is None and t.alert else []
+            return self._send(t, t.alert, now) if t.last_sent is None and t.alert else []
         del self.tracked[fp]
         if t.last_sent is None:
             return []  # never notified (muted throughout): nothing to resolve downstream
@@ -106,17 +106,20 @@ class Lifecycle:
         if not matches(alert.labels, rule.target):
             return False
         for t in self.tracked.values():
-            if t.phase != "firing" or t.alert is None or t.alert["fingerprint"] == alert.fingerprint:
+            if t.phase != "firing" or t.alert is None or t.alert.fingerprint == alert.fingerprint:
                 continue
-            source = t.alert["labels"]
+            source = t.alert.labels
             if matches(source, rule.source) and all(source.get(k) == alert.labels.get(k) for k in rule.equal):
                 return True
         return False
 
     def to_state(self) -> dict[str, Any]:
-        """Plain data for a checkpoint."""
-        return {fp: asdict(t) for fp, t in self.tracked.items()}
+        """Plain data for a checkpoint (alerts serialised only here, not on every evaluation)."""
+        return {fp: {**asdict(t), "alert": t.alert.to_json() if t.alert else None} for fp, t in self.tracked.items()}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Load a checkpoint written by ``to_state``."""
-        self.tracked = {fp: Tracked(**t) for fp, t in state.items()}
+        self.tracked = {
+            fp: Tracked(**{**t, "alert": Alert.from_json(t["alert"]) if t.get("alert") else None})
+            for fp, t in state.items()
+        }
