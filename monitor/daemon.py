@@ -417,7 +417,6 @@ def trend_config(settings: Settings) -> TrendConfig:
         retention_seconds=max(t.retention_seconds, 2 * longest),
         dedup_window_seconds=t.dedup_window_seconds,
         dedup_max_distance=t.dedup_max_distance,
-        startup_grace_seconds=30.0,  # every assigned partition reports before the first bucket closes
         baseline=BaselineConfig(
             bucket_seconds=t.bucket_seconds, halflife_buckets=t.halflife_buckets,
             share_halflife_buckets=t.share_halflife_buckets, warmup_buckets=t.warmup_buckets,
