@@ -176,7 +176,7 @@ def daemon_config(path: Path, bootstrap: str, topic: str, precision: str) -> Pat
 
 
 async def wait_ready(config: Path, timeout: float = 300) -> None:
-    """Poll the daemon's /readyz until it answers 200."""
+    """Poll the daemon until /readyz answers 200 and the group has assigned it partitions."""
     import yaml
 
     port = yaml.safe_load(config.read_text())["http"]["port"]
@@ -184,8 +184,12 @@ async def wait_ready(config: Path, timeout: float = 300) -> None:
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
+                ready = resp.status == 200
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                assigned = any(line.startswith("textmon_partition_assignments_total ") and float(line.split()[1]) > 0
+                               for line in resp.read().decode().splitlines())
+            if ready and assigned:
+                return
         except OSError:
             pass
         await asyncio.sleep(0.5)

@@ -37,12 +37,18 @@ from bench.support import (  # noqa: E402
 
 
 def measure_limit(texts: list[str], precision: str, batch: int = 64) -> dict[str, Any]:
-    """Forward passes only, over pre-tokenised length-sorted batches of every route; best of two passes."""
+    """Forward passes only, over pre-tokenised length-sorted batches of every route, in the better of
+    two layouts: one worker whose operators use every core (intra-op), and one single-threaded worker
+    per core each on its own batch (inter-op); best of two passes each."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
     from monitor.models.classifier import Classifier
+    from monitor.models.workers import usable_cores
     from monitor.settings import ModelSettings
 
+    cores = usable_cores()
     classifier = Classifier.load(ModelSettings(precision=precision))  # type: ignore[arg-type]
     by_route: dict[str, list[str]] = {}
     for text in texts:
@@ -58,17 +64,34 @@ def measure_limit(texts: list[str], precision: str, batch: int = 64) -> dict[str
             enc = classifier.encode(route, chunk)
             prepared.append(enc)
             tokens += int(enc.parts[0].attention_mask.sum())
-    classifier.forward(prepared[0])  # warm-up
+
+    def run(enc: Any) -> None:
+        with torch.inference_mode():
+            for backend, part in zip(classifier.routes[enc.route].backends, enc.parts):
+                backend.forward(part)
+
+    layouts: dict[str, float] = {}
+    torch.set_num_threads(cores)
+    run(prepared[0])  # warm-up
+    layouts[f"1 worker x {cores} threads"] = _best_of(2, lambda: [run(enc) for enc in prepared])
+    if cores > 1:
+        with ThreadPoolExecutor(cores, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            list(pool.map(run, prepared[:cores]))  # warm-up
+            layouts[f"{cores} workers x 1 thread"] = _best_of(2, lambda: list(pool.map(run, prepared)))
+    best_layout = min(layouts, key=layouts.__getitem__)
+    best = layouts[best_layout]
+    return {"messages_per_s": len(texts) / best, "tokens_per_s": tokens / best, "layout": best_layout,
+            "layouts_messages_per_s": {k: len(texts) / v for k, v in layouts.items()},
+            "routes": {r: len(v) for r, v in by_route.items()}, "models": classifier.describe()}
+
+
+def _best_of(passes: int, work: Any) -> float:
     best = float("inf")
-    for _ in range(2):
+    for _ in range(passes):
         started = time.perf_counter()
-        for enc in prepared:
-            with torch.inference_mode():
-                for backend, part in zip(classifier.routes[enc.route].backends, enc.parts):
-                    backend.forward(part)
+        work()
         best = min(best, time.perf_counter() - started)
-    return {"messages_per_s": len(texts) / best, "tokens_per_s": tokens / best, "routes": {r: len(v) for r, v in by_route.items()},
-            "models": classifier.describe()}
+    return best
 
 
 async def measure_daemon(broker: Broker, texts: list[str], precision: str, workdir: Path) -> dict[str, Any]:
@@ -136,7 +159,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             result.setdefault("models", limit["models"])
             result.setdefault("routes", limit["routes"])
             rows.append({"what": f"limit ({precision}, forward only)", **limit})
-            print(f"limit {precision}: {limit['messages_per_s']:.0f} msg/s", flush=True)
+            print(f"limit {precision}: {limit['messages_per_s']:.0f} msg/s ("
+                  + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
             daemon = await measure_daemon(broker, texts, precision, workdir)
             daemon["ratio_to_limit"] = daemon["messages_per_s"] / limit["messages_per_s"]
             if not args.skip_latency:

@@ -1,13 +1,17 @@
 """The daemon: the only module that knows every stage. It wires them with bounded queues.
 
-    fetch -> decode -> batch -> tokenise -> infer -> effects (publish, trends, alerts, sinks) -> done
-                 \\-> dead letters -> publish -> done
+    fetch -> decode -> tokenise -> batch -> infer (N workers) -> effects (publish, trends, alerts,
+                 \\-> dead letters -> publish -> done                     sinks) -> done
     commit loop: commits what the offset tracker says is done
 
-Tokenisation and inference run in two worker threads, so the event loop keeps polling
-Kafka while the CPU works, and the next batch is tokenised while the current one runs.
-When too much is in flight the partitions are paused (polling goes on), so slow
-inference never makes the consumer miss its poll interval.
+Messages are tokenised as they arrive (a worker thread, chunk by chunk), so the batcher
+sorts and cuts by true token counts and batches carry little padding. Inference runs in a
+pool of worker threads (``monitor.models.workers``: on CPU one single-threaded worker per
+core, each on its own batch), so the event loop keeps polling Kafka while the CPU works.
+A batch is cut only when a worker is free (or about to be): idle, a message leaves after
+``max_wait_ms``; under load, messages gather into full, length-sorted batches instead of
+queueing as small ones. When too much is in flight the partitions are
+paused (polling goes on), so slow inference never makes the consumer miss its poll interval.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +31,14 @@ import structlog
 from monitor import __version__
 from monitor.alerts import AlertEngine, build_rule
 from monitor.checkpoint import AppliedOffsets, CheckpointFile
-from monitor.batching import Batch, Batcher, estimate_tokens
+from monitor.batching import Batch, Batcher
 from monitor.decode import Decoder
-from monitor.emit import Emitter, dead_letter_record, enriched_record
+from monitor.emit import Emitter, PublishTimeout, dead_letter_record, enriched_record
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.models.classifier import Classifier, EncodedBatch
+from monitor.models.base import resolve_device
+from monitor.models.classifier import Classifier, Tokenized
+from monitor.models.workers import WorkerPlan, plan_workers
 from monitor.offsets import OffsetTracker
 from monitor.records import DeadLetter, Enriched, Message, Prediction
 from monitor.server import HealthServer
@@ -42,19 +49,24 @@ from monitor.trends import BaselineConfig, TrendConfig, TrendStore
 
 log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
+PUBLISHES_IN_FLIGHT = 8  # batches whose records are being written at once
+OPEN_BUCKET_EVERY_SECONDS = 0.2  # under load, how often rules judge the still-open bucket (closed: always)
 
 
 @dataclass(slots=True)
-class _Encoded:
-    batch: Batch[Message]
-    encoded: EncodedBatch
-    tokenize_seconds: float
+class _Tokenized:
+    message: Message
+    route: str
+    tokens: Tokenized
 
 
 @dataclass(slots=True)
 class _Classified:
-    batch: Batch[Message]
+    batch: Batch[_Tokenized]
     predictions: list[Prediction]
+    infer_seconds: float
+    padded_tokens: int
+    enriched: list[Enriched] = field(default_factory=list)
 
 
 class Daemon:
@@ -84,12 +96,16 @@ class Daemon:
         b = settings.batch
         self._messages: asyncio.Queue[Message | None] = asyncio.Queue(b.max_in_flight + settings.kafka.max_poll_records)
         self._dead: asyncio.Queue[DeadLetter | None] = asyncio.Queue(b.max_in_flight + settings.kafka.max_poll_records)
-        self._batches: asyncio.Queue[Batch[Message] | None] = asyncio.Queue(2)
-        self._encoded: asyncio.Queue[_Encoded | None] = asyncio.Queue(2)
-        self._classified: asyncio.Queue[_Classified | None] = asyncio.Queue(2)
+        self._tokenized: asyncio.Queue[list[_Tokenized] | None] = asyncio.Queue()  # bounded by max_in_flight
+        self._batches: asyncio.Queue[Batch[_Tokenized] | None] = asyncio.Queue()  # bounded by _slots
         self._tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
-        self._model_pool = ThreadPoolExecutor(1, thread_name_prefix="infer")
+        self._classified: asyncio.Queue[_Classified | None] = asyncio.Queue(2)
+        self.plan: WorkerPlan | None = None
+        self._model_pool: ThreadPoolExecutor | None = None
+        self._slots = asyncio.Semaphore(1)  # batches cut but not yet classified; sized from the plan
         self._batch_ids = 0
+        self.failed = False
+        self._evaluated_at = float("-inf")
         self.http_port: int | None = None
 
     def readiness(self) -> dict[str, bool]:
@@ -143,13 +159,15 @@ class Daemon:
             tasks = [
                 asyncio.create_task(coro, name=name)
                 for name, coro in (
-                    ("batch", self._batch_loop()),
                     ("tokenize", self._tokenize_loop()),
-                    ("infer", self._infer_loop()),
+                    ("batch", self._batch_loop()),
+                    ("classify", self._classify_loop()),
                     ("effects", self._effects_loop()),
                     ("dead-letters", self._dead_letter_loop()),
                 )
             ]
+            for task in tasks:
+                task.add_done_callback(self._stage_ended)
             aux = [asyncio.create_task(self._commit_loop(), name="commit"), asyncio.create_task(self._probe_loop(), name="probe")]
             await self._fetch_loop()
             await self._drain(tasks)
@@ -158,6 +176,9 @@ class Daemon:
             await _settle(aux)
             await self.source.commit()
             await self.sinks.drain(max(1.0, self.settings.shutdown_grace_seconds / 4))
+            if self.failed:
+                log.error("stopped after a stage failed; uncommitted work will be redelivered", in_flight=self.tracker.in_flight)
+                return 1
             log.info("stopped cleanly", in_flight=self.tracker.in_flight)
             return 0
         finally:
@@ -169,7 +190,18 @@ class Daemon:
             await self.emitter.stop()
             await self.server.stop()
             self._tokenizer_pool.shutdown(wait=False, cancel_futures=True)
-            self._model_pool.shutdown(wait=False, cancel_futures=True)
+            if self._model_pool is not None:
+                self._model_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _stage_ended(self, task: asyncio.Task[Any]) -> None:
+        """A stage that raises stops the daemon (exit 1) instead of silently stalling the pipeline."""
+        if task.cancelled() or task.exception() is None:
+            return
+        if isinstance(task.exception(), PublishTimeout):
+            return  # draining with the broker away: the drain reports it, and the work is redelivered
+        log.error("stage failed", stage=task.get_name(), error=repr(task.exception()))
+        self.failed = True
+        self.request_stop()
 
     def _restore(self) -> None:
         state = self.checkpoint_file.load()
@@ -193,12 +225,19 @@ class Daemon:
     async def _start_stages(self) -> bool:
         loop = asyncio.get_running_loop()
         self._restore()
+        m = self.settings.models
+        self.plan = plan_workers(resolve_device(m.device), m.workers, m.threads)
+        self._model_pool = ThreadPoolExecutor(self.plan.workers, thread_name_prefix="classify",
+                                              initializer=self.plan.init_thread)
+        # one batch waits for each worker, and one more is ready the moment a worker frees up
+        self._slots = asyncio.Semaphore(self.plan.workers + 1)
         if self.classifier is None:
-            self.classifier = await loop.run_in_executor(self._model_pool, Classifier.load, self.settings.models)
+            self.classifier = await loop.run_in_executor(self._model_pool, Classifier.load, m)
+            await loop.run_in_executor(self._model_pool, self.classifier.warm_up)
         self.models_loaded = True
         described = self.classifier.describe()
         self.metrics.build_info.info({"version": __version__, **{f"{r}_{t}": m for r, ts in described.items() for t, m in ts.items()}})
-        log.info("models loaded", routes=described)
+        log.info("models loaded", routes=described, workers=self.plan.workers, threads_per_worker=self.plan.threads)
         await self.sinks.start()
         if not await self.emitter.start(self.stopping) or not await self.source.start(self.stopping):
             return False
@@ -230,98 +269,185 @@ class Daemon:
         await self._dead.put(_END)
 
     async def _drain(self, tasks: list[asyncio.Task[Any]]) -> None:
-        done, pending = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds * 0.8)
-        for task in done:
-            if task.exception() is not None:
-                log.error("stage failed", stage=task.get_name(), error=repr(task.exception()))
+        _, pending = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds * 0.8)
         if pending:
             log.warning("drain timed out; uncommitted work will be redelivered", stages=[t.get_name() for t in pending])
 
-    async def _batch_loop(self) -> None:
+    async def _tokenize_loop(self) -> None:
+        """Route and tokenise messages chunk by chunk, as they arrive, off the event loop."""
         assert self.classifier is not None
-        batcher: Batcher[Message] = Batcher(self.settings.batch)
+        loop = asyncio.get_running_loop()
         ended = False
         while not ended:
-            deadline = batcher.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            arrived: list[Message | None] = []
-            try:
-                arrived.append(await asyncio.wait_for(self._messages.get(), timeout))
-            except asyncio.TimeoutError:
-                pass  # nothing new: the oldest pending batch is due
-            while not self._messages.empty():
-                arrived.append(self._messages.get_nowait())
-            ready: list[Batch[Message]] = []
-            for item in arrived:
+            chunk: list[Message] = []
+            item = await self._messages.get()
+            while True:
                 if item is _END:
                     ended = True
                     break
-                route = self.classifier.route_for(item.language, item.text)
-                limit = self.classifier.routes[route].max_length
-                ready += batcher.add(route, item, estimate_tokens(item.text, limit), time.monotonic())
-            ready += batcher.flush() if ended else batcher.due(time.monotonic())
-            for batch in ready:
-                await self._batches.put(batch)
-        await self._batches.put(_END)
+                chunk.append(item)
+                if self._messages.empty() or len(chunk) >= 1024:
+                    break
+                item = self._messages.get_nowait()
+            if chunk:
+                started = time.perf_counter()
+                tokenized = await loop.run_in_executor(self._tokenizer_pool, self._tokenize_sync, chunk)
+                self.metrics.tokenize_seconds.observe(time.perf_counter() - started)
+                self._tokenized.put_nowait(tokenized)
+        self._tokenized.put_nowait(_END)
 
-    async def _tokenize_loop(self) -> None:
+    def _tokenize_sync(self, chunk: list[Message]) -> list[_Tokenized]:
         assert self.classifier is not None
-        loop = asyncio.get_running_loop()
+        by_route: dict[str, list[Message]] = {}
+        for m in chunk:
+            by_route.setdefault(self.classifier.route_for(m.language, m.text), []).append(m)
+        out: list[_Tokenized] = []
+        for route, messages in by_route.items():
+            tokens = self.classifier.tokenize(route, [m.text for m in messages])
+            out += [_Tokenized(m, route, t) for m, t in zip(messages, tokens)]
+        return out
+
+    async def _batch_loop(self) -> None:
+        """Cut batches as late as a free worker allows: idle, a message waits at most ``max_wait_ms``;
+        under load, arrivals gather (length-sorted) into full batches instead of queueing as small ones."""
+        batcher: Batcher[_Tokenized] = Batcher(self.settings.batch)
+        ready: deque[Batch[_Tokenized]] = deque()  # cut (full, or due), waiting for a worker
+        ended = False
+        while ready or len(batcher) or not ended:
+            if not ready and not ended:
+                deadline = batcher.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    first = await asyncio.wait_for(self._tokenized.get(), timeout)
+                except asyncio.TimeoutError:
+                    pass  # nothing new: the oldest pending message is due
+                else:
+                    ended = self._collect(batcher, ready, [first])
+                if not (ready or ended or batcher.is_due(time.monotonic())):
+                    continue
+            await self._slots.acquire()
+            if not ended:
+                ended = self._collect(batcher, ready, [])  # what arrived while every worker was busy
+            if ended:
+                ready.extend(batcher.flush())
+            elif not ready:
+                # due messages go out in as many length-matched batches as there are free workers;
+                # the rest wait, and grow, for the next one
+                due = sorted(batcher.due(time.monotonic()), key=lambda b: b.oldest)  # oldest first
+                ready.extend(due[:1])
+                while len(due) > 1 and not self._slots.locked():
+                    await self._slots.acquire()
+                    self._batches.put_nowait(due.pop(1))
+                for batch in due[1:]:
+                    batcher.put_back(batch)
+            if ready:
+                self._batches.put_nowait(ready.popleft())
+            else:
+                self._slots.release()
+        self._batches.put_nowait(_END)
+
+    def _collect(self, batcher: Batcher[_Tokenized], ready: deque[Batch[_Tokenized]],
+                 arrived: list[list[_Tokenized] | None]) -> bool:
+        """Add ``arrived`` and every queued chunk to the batcher; full batches go to ``ready``. True at the end."""
+        while not self._tokenized.empty():
+            arrived.append(self._tokenized.get_nowait())
+        now = time.monotonic()
+        for chunk in arrived:
+            if chunk is _END:
+                return True
+            for item in chunk:
+                ready.extend(batcher.add(item.route, item, item.tokens.length, now))
+        return False
+
+    async def _classify_loop(self) -> None:
+        """Hand each batch to the worker pool; results go on in the order they finish."""
+        running: set[asyncio.Task[None]] = set()
         while (batch := await self._batches.get()) is not _END:
             assert batch is not None
-            started = time.perf_counter()
-            texts = [m.text for m in batch.items]
-            encoded = await loop.run_in_executor(self._tokenizer_pool, self.classifier.encode, batch.route, texts)
-            await self._encoded.put(_Encoded(batch, encoded, time.perf_counter() - started))
-        await self._encoded.put(_END)
-
-    async def _infer_loop(self) -> None:
-        assert self.classifier is not None
-        loop = asyncio.get_running_loop()
-        while (item := await self._encoded.get()) is not _END:
-            assert item is not None
-            started = time.perf_counter()
-            predictions = await loop.run_in_executor(self._model_pool, self.classifier.forward, item.encoded)
-            elapsed = time.perf_counter() - started
-            self.metrics.tokenize_seconds.observe(item.tokenize_seconds)
-            self.metrics.inference_seconds.labels(item.batch.route).observe(elapsed)
-            self.metrics.batch_size.observe(len(item.batch.items))
-            self.metrics.batch_tokens.observe(item.encoded.padded_tokens)
-            await self._classified.put(_Classified(item.batch, predictions))
+            task = asyncio.create_task(self._classify(batch), name="classify-batch")
+            running.add(task)
+            task.add_done_callback(running.discard)
+            task.add_done_callback(self._stage_ended)
+        await asyncio.gather(*running)
         await self._classified.put(_END)
+
+    async def _classify(self, batch: Batch[_Tokenized]) -> None:
+        assert self._model_pool is not None
+        try:
+            item = await asyncio.get_running_loop().run_in_executor(self._model_pool, self._classify_sync, batch)
+            self.metrics.inference_seconds.labels(batch.route).observe(item.infer_seconds)
+            self.metrics.batch_size.observe(len(batch.items))
+            self.metrics.batch_tokens.observe(item.padded_tokens)
+            await self._classified.put(item)
+        finally:
+            self._slots.release()
+
+    def _classify_sync(self, batch: Batch[_Tokenized]) -> _Classified:
+        """Pad and infer one batch (in a worker thread)."""
+        assert self.classifier is not None
+        started = time.perf_counter()
+        encoded = self.classifier.collate(batch.route, [item.tokens for item in batch.items])
+        predictions = self.classifier.forward(encoded)
+        return _Classified(batch, predictions, time.perf_counter() - started, encoded.padded_tokens)
 
     async def _effects_loop(self) -> None:
         topic = self.settings.kafka.output_topic
+        publishing: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(PUBLISHES_IN_FLIGHT)
         while (item := await self._classified.get()) is not _END:
             assert item is not None
             self._batch_ids += 1
             with structlog.contextvars.bound_contextvars(batch_id=self._batch_ids, route=item.batch.route):
-                await self._apply(item, topic)
+                now = time.time()
+                item.enriched = [Enriched(t.message, p, now) for t, p in zip(item.batch.items, item.predictions)]
+                await slots.acquire()
+                task = asyncio.create_task(self._apply(item, topic), name="publish")
+                publishing.add(task)
+                task.add_done_callback(publishing.discard)
+                task.add_done_callback(lambda _: slots.release())
+                task.add_done_callback(self._stage_ended)
+                await self._observe(item)
+        await asyncio.gather(*publishing)
 
     async def _apply(self, item: _Classified, topic: str) -> None:
-        """Publish, update trends, raise alerts and hand them to sinks; then mark the offsets done."""
-        now = time.time()
-        enriched = [Enriched(m, p, now) for m, p in zip(item.batch.items, item.predictions)]
+        """Publish a batch's enriched records, then mark its offsets done (several batches publish at once)."""
+        enriched = item.enriched
         await self.emitter.publish([enriched_record(topic, e) for e in enriched], self._deadline())
         acked = time.time()
-        versions: dict[str, str] = {}
         for e in enriched:
-            versions.update(e.model_versions)
             self._count(e, item.batch.route, acked)
+            pos = e.message.position
+            self.tracker.done(pos.topic, pos.partition, pos.offset)
+        self.source.notify_progress()
+        log.debug("batch done", size=len(enriched))
+
+    async def _observe(self, item: _Classified) -> None:
+        """Trends, alerts and sinks for a batch, while its records are being published.
+
+        Counting before the acknowledgement is safe: publishing retries until it succeeds or the
+        process dies, and after a restart the checkpointed applied offsets keep replayed records
+        from being counted twice.
+        """
+        versions: dict[str, str] = {}
+        for e in item.enriched:
+            versions.update(e.model_versions)
             self._trend(e)
-        alerts = self.alerts.advance(self.trends, versions)
+        # under load (more batches already waiting) the open bucket is judged at most every
+        # OPEN_BUCKET_EVERY_SECONDS; the last batch of a burst is always judged
+        clock = time.monotonic()
+        evaluate_open = self._classified.empty() or clock - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS
+        if evaluate_open:
+            self._evaluated_at = clock
+        alerts = self.alerts.advance(self.trends, versions, evaluate_open)
         self.metrics.alerts_muted.inc(self.alerts.lifecycle.muted_notifications)
         self.alerts.lifecycle.muted_notifications = 0
         for alert in alerts:
             self.metrics.alerts.labels(alert.rule, alert.state.value).inc()
             log.info("alert", rule=alert.rule, topic=alert.key, state=alert.state.value, summary=alert.summary,
                      reminder=alert.reminder)
-        self._update_gauges()
+        if evaluate_open:
+            self._update_gauges()
         await self.sinks.dispatch(alerts)
-        for m in item.batch.items:
-            self.tracker.done(m.position.topic, m.position.partition, m.position.offset)
-        self.source.notify_progress()
-        log.debug("batch done", size=len(enriched))
 
     def _trend(self, e: Enriched) -> None:
         pos = e.message.position

@@ -42,7 +42,7 @@ class Metrics:
             "textmon_inference_seconds", "Forward-pass time per batch", ["model"], buckets=_LATENCY_BUCKETS, registry=r
         )
         self.tokenize_seconds = Histogram(
-            "textmon_tokenize_seconds", "Tokenisation time per batch", buckets=_LATENCY_BUCKETS, registry=r
+            "textmon_tokenize_seconds", "Tokenisation time per chunk of arrived messages", buckets=_LATENCY_BUCKETS, registry=r
         )
         self.e2e_event_seconds = Histogram(
             "textmon_end_to_end_from_event_seconds", "Enriched record acknowledged minus the message's event time",

@@ -116,7 +116,13 @@ class ModelSettings(_Frozen):
     by_language: dict[str, ModelSet] = Field(default_factory=lambda: {"zh": ModelSet(bundle="bundled:multilingual-news")})
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    # Inference workers each run whole batches; ``threads`` is torch's intra-op threads per worker.
+    # Unset: on CPU one single-threaded worker per usable core (affinity and cgroup quota), on CUDA two.
+    workers: int | None = Field(None, ge=1, le=64)
     threads: int | None = Field(None, ge=1)
+    # Run bundle encoders as TorchScript graphs, which execute without holding Python's GIL (see
+    # monitor/models/graph.py); false runs them eagerly.
+    trace: bool = True
 
 
 class RuleSettings(_Frozen):

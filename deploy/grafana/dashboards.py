@@ -146,7 +146,7 @@ def pipeline() -> dict[str, Any]:
         ]),
         row("Latency"),
         panel("Inference time per batch", quantiles("textmon_inference_seconds", "model"), unit="s"),
-        panel("Tokenisation time per batch", quantiles("textmon_tokenize_seconds"), unit="s"),
+        panel("Tokenisation time per chunk of arrivals", quantiles("textmon_tokenize_seconds"), unit="s"),
         panel("End to end from event time", quantiles("textmon_end_to_end_from_event_seconds"), unit="s",
               description="Enriched record acknowledged minus the message's own timestamp."),
         panel("End to end from broker time", quantiles("textmon_end_to_end_from_broker_seconds"), unit="s",

@@ -1,9 +1,9 @@
 """The contract between the daemon and a model backend.
 
 A *backend* is one encoder with one or more classification heads (tasks). The daemon
-calls ``encode`` and ``forward`` from a worker thread, never from the event loop, so
-both may block. ``encode`` is split from ``forward`` so tokenisation of the next batch
-can overlap inference of the current one.
+calls ``tokenize``, ``collate`` and ``forward`` from worker threads, never from the event
+loop, so all may block. Tokenising comes first, message by message as they arrive, so the
+batcher knows every message's true token count and cuts batches with little padding.
 
 Two backends exist:
 - ``monitor.models.hf``: a plain Hugging Face ``*ForSequenceClassification`` folder
@@ -58,13 +58,32 @@ class Backend(Protocol):
 
     info: ModelInfo
 
+    def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+        """Normalise and tokenise: token ids per text (cut to ``info.max_length``) and which were cut."""
+        ...
+
+    def collate(self, ids: Sequence[Sequence[int]], truncated: Sequence[bool]) -> Encoded:
+        """Pad tokenised texts into one batch."""
+        ...
+
     def encode(self, texts: Sequence[str]) -> Encoded:
-        """Normalise and tokenise, truncating to ``info.max_length`` and flagging cuts."""
+        """``collate(*tokenize(texts))``."""
         ...
 
     def forward(self, batch: Encoded) -> dict[str, np.ndarray]:
         """Return, per task, a float32 array ``[len(batch), len(labels)]`` of probabilities."""
         ...
+
+
+def pad_rows(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token rows to the longest: ``(input_ids, attention_mask)``, both int64."""
+    lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
+    width = max(1, int(lengths.max(initial=0)))
+    mask = np.arange(width) < lengths[:, None]
+    out = np.full((len(ids), width), pad_id, dtype=np.int64)
+    if len(ids):
+        out[mask] = np.fromiter((t for r in ids for t in r), dtype=np.int64, count=int(lengths.sum()))
+    return torch.from_numpy(out), torch.from_numpy(mask.astype(np.int64))
 
 
 def resolve_device(device: DeviceName) -> torch.device:

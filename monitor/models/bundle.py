@@ -16,6 +16,7 @@ from torch import nn
 
 from monitor.models.base import Encoded, ModelInfo, ModelLoadError, Precision
 from monitor.models.encoder import Stack, TextEncoder, load_base_model, resolve_base
+from monitor.models.graph import eager_runner, traced_runner
 
 MANIFEST = "monitor-model.json"
 FORMAT = 1
@@ -87,11 +88,14 @@ def apply_precision(stack: Stack, device: torch.device, precision: Precision) ->
 class BundleBackend:
     """A shared encoder with several heads: one forward pass answers every task."""
 
-    def __init__(self, path: Path, device: torch.device, precision: Precision) -> None:
+    def __init__(self, path: Path, device: torch.device, precision: Precision, trace: bool = True) -> None:
         manifest = read_manifest(path)
         stack, self.text = build_stack(path, manifest)
         self.device, self.precision = device, precision
         self.stack = apply_precision(stack, device, precision)
+        # int8's dynamically quantised layers stay eager: their measured accuracy is the eager one's
+        self.run = (traced_runner(self.stack, device, str(manifest["name"])) if trace and precision != "int8"
+                    else eager_runner(self.stack))
         self.manifest = manifest
         self.info = ModelInfo(
             name=str(manifest["name"]),
@@ -102,11 +106,18 @@ class BundleBackend:
             path=str(path),
         )
 
-    def encode(self, texts: Sequence[str]) -> Encoded:
+    def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
         """Normalise and tokenise, truncating to ``max_length`` and flagging cuts."""
-        ids, truncated = self.text.ids(texts)
+        return self.text.ids(texts)
+
+    def collate(self, ids: Sequence[Sequence[int]], truncated: Sequence[bool]) -> Encoded:
+        """Pad into one batch."""
         input_ids, mask = self.text.pad(ids)
-        return Encoded(input_ids=input_ids, attention_mask=mask, truncated=truncated)
+        return Encoded(input_ids=input_ids, attention_mask=mask, truncated=list(truncated))
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Tokenise and pad."""
+        return self.collate(*self.tokenize(texts))
 
     def forward(self, batch: Encoded) -> dict[str, np.ndarray]:
         """Probabilities per task, float32 ``[batch, labels]``."""
@@ -115,11 +126,11 @@ class BundleBackend:
         with torch.inference_mode():
             ids = batch.input_ids.to(self.device)
             mask = batch.attention_mask.to(self.device)
-            logits = self.stack(ids, mask)
+            logits = self.run(ids, mask)
             return {t: torch.softmax(v.float(), dim=-1).cpu().numpy().astype(np.float32)
                     for t, v in logits.items()}
 
 
-def load_bundle(path: Path, device: torch.device, precision: Precision) -> BundleBackend:
-    """Load the bundle at ``path`` on ``device`` in ``precision``."""
-    return BundleBackend(Path(path), device, precision)
+def load_bundle(path: Path, device: torch.device, precision: Precision, trace: bool = True) -> BundleBackend:
+    """Load the bundle at ``path`` on ``device`` in ``precision`` (``trace``: run it as a TorchScript graph)."""
+    return BundleBackend(Path(path), device, precision, trace)

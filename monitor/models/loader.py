@@ -31,13 +31,14 @@ def resolve_path(ref: str) -> Path:
     return path
 
 
-def load_backend(ref: str, *, task: str | None, device: torch.device, precision: Precision) -> Backend:
-    """Load a bundle (all its tasks) or a plain HF folder (as ``task``)."""
+def load_backend(ref: str, *, task: str | None, device: torch.device, precision: Precision, trace: bool = True
+                 ) -> Backend:
+    """Load a bundle (all its tasks; ``trace``: as a TorchScript graph) or a plain HF folder (as ``task``)."""
     path = resolve_path(ref)
     if (path / BUNDLE_MANIFEST).is_file():
         from monitor.models.bundle import load_bundle
 
-        return load_bundle(path, device, precision)
+        return load_bundle(path, device, precision, trace)
     if task is None:
         raise ModelLoadError(f"{path} is a single-task Hugging Face folder: name it as models.*.topic or .sentiment")
     from monitor.models.hf import HFBackend

@@ -1,0 +1,96 @@
+"""The encoder as a TorchScript graph, so inference runs without holding Python's GIL.
+
+An eager PyTorch forward pass takes the GIL back between every operator. In the daemon the
+event loop holds it for whole batches of effects (JSON, trends, the Kafka client), and every
+inference worker stalls at its next operator meanwhile: measured on 2 cores (bench/README.md),
+an event loop busy 30 % of the time cost eager workers 35 % of their throughput, and the
+same workers running a traced graph 12 %, which is the CPU time the loop itself used.
+
+``GraphStack`` restates the BERT forward pass with tensor operations only (no Python
+branches on shapes), so one trace serves every batch shape. It calls the stack's own modules
+with the same weights, so it computes what ``Stack.forward`` computes in eval mode; the
+tests compare the two on the shipped models.
+
+``torch.jit`` is deprecated upstream in favour of ``torch.export``, whose CPU path compiles
+C++ at load time; until that is practical in a slim container, tracing is used when it works
+and the eager forward pass otherwise (``models.trace: false`` forces eager).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from monitor.logs import get_logger
+from monitor.models.encoder import Stack
+
+log = get_logger(__name__)
+
+Runner = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+
+
+class GraphStack(nn.Module):
+    """``Stack.forward`` (eval mode) written for tracing: shapes flow as tensors, never as Python ints."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__()
+        self.bert, self.heads, self.pooling = stack.bert, stack.heads, stack.pooling
+        self.tasks = list(stack.heads)
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Logits per task, in ``self.tasks`` order."""
+        emb = self.bert.embeddings
+        positions = torch.cumsum(torch.ones_like(input_ids), 1) - 1
+        x = (emb.word_embeddings(input_ids) + emb.position_embeddings(positions)
+             + emb.token_type_embeddings(torch.zeros_like(input_ids)))
+        x = emb.LayerNorm(x)
+        keep = mask.bool()[:, None, None, :]  # every query attends to its row's real tokens
+        for layer in self.bert.encoder.layer:
+            att = layer.attention.self
+            shape = (att.num_attention_heads, att.attention_head_size)
+            q = att.query(x).unflatten(-1, shape).transpose(1, 2)
+            k = att.key(x).unflatten(-1, shape).transpose(1, 2)
+            v = att.value(x).unflatten(-1, shape).transpose(1, 2)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=att.scaling)
+            x = layer.attention.output(context.transpose(1, 2).flatten(2), x)
+            x = layer.output(layer.intermediate(x), x)
+        if self.pooling == "cls":
+            pooled = x[:, 0]
+        else:
+            m = mask.unsqueeze(-1).to(x.dtype)
+            pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return tuple(self.heads[task](pooled) for task in self.tasks)
+
+
+def eager_runner(stack: Stack) -> Runner:
+    """The plain forward pass."""
+    return stack.forward  # type: ignore[return-value]
+
+
+def traced_runner(stack: Stack, device: torch.device, name: str) -> Runner:
+    """A frozen TorchScript trace of ``GraphStack``; the eager forward pass if tracing fails."""
+    graph = GraphStack(stack).eval()
+    ids = torch.tensor([[101, 7, 8, 9, 102], [101, 7, 102, 0, 0]], device=device)
+    mask = (ids != 0).long()
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")  # the deprecation notice and tracer hints; parity is checked below
+            traced = torch.jit.freeze(torch.jit.trace(graph, (ids, mask), check_trace=False))
+            expected = stack(ids, mask)
+            got = traced(ids, mask)
+        for task, logits in zip(graph.tasks, got):
+            if not torch.allclose(logits.float(), expected[task].float(), atol=0.05, rtol=0.05):
+                raise RuntimeError(f"traced logits for {task!r} differ from the eager ones")
+    except Exception as exc:  # noqa: BLE001 - any failure means: run eagerly, and say so
+        log.warning("encoder runs eagerly: tracing failed", model=name, error=repr(exc))
+        return eager_runner(stack)
+    tasks = graph.tasks
+
+    def run(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(tasks, traced(input_ids, attention_mask)))
+
+    return run
