@@ -53,6 +53,14 @@ class Broker:
         subprocess.run(["bash", str(REPO / "deploy" / "local-kafka.sh"), "start"], env=self._env(), check=True,
                        capture_output=True, timeout=600)
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id, while it runs."""
+        try:
+            return int((REPO / "bench" / "results" / "kafka" / "broker.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
     def stop(self) -> None:
         subprocess.run(["bash", str(REPO / "deploy" / "local-kafka.sh"), "stop"], env=self._env(), capture_output=True,
                        timeout=120)
@@ -88,9 +96,10 @@ async def produce_paced(bootstrap: str, topic: str, texts: list[str], rate: floa
         await producer.stop()
 
 
-async def consume_all(bootstrap: str, topic: str, count: int, timeout: float, stats: ProcessStats | None = None
-                      ) -> list[dict[str, Any]]:
-    """Read ``count`` records; each with its broker timestamp and parsed value."""
+async def consume_all(bootstrap: str, topic: str, count: int, timeout: float,
+                      stats: ProcessStats | list[ProcessStats] | None = None, parse: bool = True) -> list[dict[str, Any]]:
+    """Read ``count`` records; each with its timestamp and (``parse``) its parsed value. Not parsing
+    keeps this harness from taking CPU time from the daemon it measures on the same cores."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
@@ -102,9 +111,9 @@ async def consume_all(bootstrap: str, topic: str, count: int, timeout: float, st
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {len(out)} of {count} records on {topic}")
             for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                out += [{"timestamp_ms": r.timestamp, "value": json.loads(r.value)} for r in records]
-            if stats is not None:
-                stats.sample()
+                out += [{"timestamp_ms": r.timestamp, "value": json.loads(r.value) if parse else None} for r in records]
+            for s in stats if isinstance(stats, list) else [stats] if stats else []:
+                s.sample()
     finally:
         await consumer.stop()
     return out
@@ -121,6 +130,21 @@ class ProcessStats:
     cpu_percent: float = 0.0
     gpu_util: float | None = None
     _gpu_samples: list[float] = field(default_factory=list)
+    _threads_start: dict[str, float] | None = None
+    threads_percent: dict[str, float] = field(default_factory=dict)  # CPU % per thread name, e.g. textmon-infer
+
+    def _thread_seconds(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        ticks = os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                head, _, rest = (task / "stat").read_text().rpartition(")")
+            except OSError:
+                continue
+            fields = rest.split()
+            name = head.split("(", 1)[1]
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        return out
 
     def _cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -135,11 +159,14 @@ class ProcessStats:
                     self.peak_rss_mib = max(self.peak_rss_mib, int(line.split()[1]) / 1024)
         except (FileNotFoundError, ProcessLookupError):
             return
+        threads = self._thread_seconds()
         if self.cpu_start is None:
-            self.cpu_start, self.started = cpu, time.monotonic()
+            self.cpu_start, self.started, self._threads_start = cpu, time.monotonic(), threads
         elapsed = time.monotonic() - self.started
         if elapsed > 0.5:
             self.cpu_percent = 100 * (cpu - self.cpu_start) / elapsed
+            start = self._threads_start or {}
+            self.threads_percent = {name: 100 * (t - start.get(name, 0.0)) / elapsed for name, t in threads.items()}
         util = gpu_utilisation()
         if util is not None:
             self._gpu_samples.append(util)

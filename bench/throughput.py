@@ -103,15 +103,25 @@ async def measure_daemon(broker: Broker, texts: list[str], precision: str, workd
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--config", str(config), "run"],
                             stdout=open(workdir / f"{topic}.log", "wb"), stderr=subprocess.STDOUT)
     stats = ProcessStats(proc.pid)
+    broker_stats = ProcessStats(broker.pid) if broker.pid else None
     try:
-        records = await consume_all(broker.bootstrap, f"{topic}.enriched", len(texts), timeout=1800, stats=stats)
+        await wait_ready(config)  # model loading is not throughput: CPU shares count from here
+        stats.sample()
+        if broker_stats:
+            broker_stats.sample()
+        records = await consume_all(broker.bootstrap, f"{topic}.enriched", len(texts), timeout=1800,
+                                    stats=[s for s in (stats, broker_stats) if s], parse=False)
     finally:
         proc.terminate()
         proc.wait(120)
     times = sorted(r["timestamp_ms"] / 1000 for r in records)
     seconds = times[-1] - times[0]
+    cpu = {f"daemon {name}": round(pct, 1) for name, pct in sorted(stats.threads_percent.items()) if pct >= 0.5}
+    if broker_stats:
+        cpu["broker"] = round(broker_stats.cpu_percent, 1)
     return {"messages_per_s": (len(times) - 1) / seconds if seconds > 0 else float("nan"),
-            "peak_rss_mib": stats.peak_rss_mib, "cpu_percent": stats.cpu_percent, "gpu_util": stats.gpu_util}
+            "peak_rss_mib": stats.peak_rss_mib, "cpu_percent": stats.cpu_percent, "gpu_util": stats.gpu_util,
+            "cpu_percent_by_thread": cpu}
 
 
 async def measure_latency(broker: Broker, texts: list[str], precision: str, rate: float, seconds: float,
@@ -195,6 +205,12 @@ def print_table(result: dict[str, Any]) -> None:
         rss = f"{r['peak_rss_mib']:>13.0f}" if "peak_rss_mib" in r else f"{'':>13}"
         cpu = f"{r['cpu_percent']:>6.0f}" if "cpu_percent" in r else f"{'':>6}"
         print(f"{r['what']:<38} {r['messages_per_s']:>8.0f} {ratio:>9} {p50} {p99} {rss} {cpu}")
+    shares = [(r["what"], r["cpu_percent_by_thread"]) for r in result["rows"] if r.get("cpu_percent_by_thread")]
+    if shares:
+        print("\nWhere the CPU went while the daemon ran flat out (% of one core; the machine has "
+              f"{hw['cores']} x 100 %):")
+        for what, by in shares:
+            print(f"  {what}: " + ", ".join(f"{name} {pct:.0f}" for name, pct in by.items()))
 
 
 def main() -> None:

@@ -53,6 +53,7 @@ class _Pending(Generic[T]):
     tokens: list[int] = field(default_factory=list)
     arrived: list[float] = field(default_factory=list)
     first_at: float = 0.0  # the oldest arrival
+    longest: int = 0
 
 
 class Batcher(Generic[T]):
@@ -78,6 +79,7 @@ class Batcher(Generic[T]):
         pending.items.append(item)
         pending.tokens.append(tokens)
         pending.arrived.append(now)
+        pending.longest = max(pending.longest, tokens)
         if len(pending.items) >= self.max_size * self.pool_batches or self._over_budget(pending):
             return self._cut(route, keep_partial=True)
         return []
@@ -107,6 +109,7 @@ class Batcher(Generic[T]):
         pending.items.extend(batch.items)
         pending.tokens.extend(batch.tokens)
         pending.arrived.extend(batch.arrived)
+        pending.longest = max(pending.longest, max(batch.tokens, default=0))
 
     def flush(self) -> list[Batch[T]]:
         """Every pending item, in batches (used when draining)."""
@@ -116,7 +119,7 @@ class Batcher(Generic[T]):
         return out
 
     def _over_budget(self, pending: _Pending[T]) -> bool:
-        return max(pending.tokens) * len(pending.tokens) >= self.max_tokens * self.pool_batches
+        return pending.longest * len(pending.tokens) >= self.max_tokens * self.pool_batches
 
     def _cut(self, route: str, keep_partial: bool) -> list[Batch[T]]:
         pending = self._pending.pop(route)

@@ -38,7 +38,7 @@ from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.models.base import resolve_device
 from monitor.models.classifier import Classifier, Tokenized
-from monitor.models.workers import WorkerPlan, plan_workers
+from monitor.models.workers import WorkerPlan, name_thread, plan_workers
 from monitor.offsets import OffsetTracker
 from monitor.records import DeadLetter, Enriched, Message, Prediction
 from monitor.server import HealthServer
@@ -98,7 +98,8 @@ class Daemon:
         self._dead: asyncio.Queue[DeadLetter | None] = asyncio.Queue(b.max_in_flight + settings.kafka.max_poll_records)
         self._tokenized: asyncio.Queue[list[_Tokenized] | None] = asyncio.Queue()  # bounded by max_in_flight
         self._batches: asyncio.Queue[Batch[_Tokenized] | None] = asyncio.Queue()  # bounded by _slots
-        self._tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
+        self._tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize", initializer=name_thread,
+                                                  initargs=("textmon-tokenize",))
         self._classified: asyncio.Queue[_Classified | None] = asyncio.Queue(2)
         self.plan: WorkerPlan | None = None
         self._model_pool: ThreadPoolExecutor | None = None
@@ -225,6 +226,8 @@ class Daemon:
     async def _start_stages(self) -> bool:
         loop = asyncio.get_running_loop()
         self._restore()
+        # the tokeniser has its own thread and the inference workers own the cores: no extra thread pool
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         m = self.settings.models
         self.plan = plan_workers(resolve_device(m.device), m.workers, m.threads)
         self._model_pool = ThreadPoolExecutor(self.plan.workers, thread_name_prefix="classify",

@@ -94,8 +94,9 @@ class BundleBackend:
         self.device, self.precision = device, precision
         self.stack = apply_precision(stack, device, precision)
         # int8's dynamically quantised layers stay eager: their measured accuracy is the eager one's
-        self.run = (traced_runner(self.stack, device, str(manifest["name"])) if trace and precision != "int8"
-                    else eager_runner(self.stack))
+        runner = traced_runner(self.stack, device, str(manifest["name"])) if trace and precision != "int8" else None
+        self.traced = runner is not None
+        self.run = runner or eager_runner(self.stack)
         self.manifest = manifest
         self.info = ModelInfo(
             name=str(manifest["name"]),

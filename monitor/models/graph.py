@@ -71,8 +71,8 @@ def eager_runner(stack: Stack) -> Runner:
     return stack.forward  # type: ignore[return-value]
 
 
-def traced_runner(stack: Stack, device: torch.device, name: str) -> Runner:
-    """A frozen TorchScript trace of ``GraphStack``; the eager forward pass if tracing fails."""
+def traced_runner(stack: Stack, device: torch.device, name: str) -> Runner | None:
+    """A frozen TorchScript trace of ``GraphStack``, or None (logged) if tracing fails or disagrees."""
     graph = GraphStack(stack).eval()
     ids = torch.tensor([[101, 7, 8, 9, 102], [101, 7, 102, 0, 0]], device=device)
     mask = (ids != 0).long()
@@ -87,7 +87,7 @@ def traced_runner(stack: Stack, device: torch.device, name: str) -> Runner:
                 raise RuntimeError(f"traced logits for {task!r} differ from the eager ones")
     except Exception as exc:  # noqa: BLE001 - any failure means: run eagerly, and say so
         log.warning("encoder runs eagerly: tracing failed", model=name, error=repr(exc))
-        return eager_runner(stack)
+        return None
     tasks = graph.tasks
 
     def run(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:

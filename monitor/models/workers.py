@@ -31,7 +31,19 @@ class WorkerPlan:
 
     def init_thread(self) -> None:
         """Run in each worker thread: torch's thread count is per thread on OpenMP builds."""
+        name_thread("textmon-infer")
         torch.set_num_threads(self.threads)
+
+
+def name_thread(name: str) -> None:
+    """Give the calling thread an OS-visible name (``top -H``, /proc/*/task/*/comm); Linux only."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
 
 
 def usable_cores() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from monitor.batching import Batcher, estimate_tokens
@@ -54,3 +55,29 @@ def test_backlog_is_cut_into_similar_length_batches() -> None:
 def test_token_estimate_counts_han_characters_one_each() -> None:
     assert estimate_tokens("央行宣布降息") > estimate_tokens("rates")
     assert estimate_tokens("x" * 10_000, limit=128) == 128
+
+
+def test_short_and_long_messages_go_in_separate_batches_when_padding_costs_more() -> None:
+    batcher: Batcher[str] = Batcher(BatchSettings(max_size=64, max_wait_ms=10))
+    for i in range(6):
+        batcher.add("default", f"short{i}", 12, now=0.0)
+    batcher.add("default", "long", 128, now=0.0)
+    batches = batcher.due(1.0)
+    assert [b.items for b in batches] == [[f"short{i}" for i in range(6)], ["long"]]
+    # similar lengths stay together: splitting would cost more than it saves
+    for i in range(6):
+        batcher.add("default", f"m{i}", 20 + i, now=2.0)
+    assert len(batcher.due(3.0)) == 1
+
+
+def test_a_batch_put_back_keeps_its_age_and_rejoins_newcomers() -> None:
+    batcher: Batcher[str] = Batcher(BatchSettings(max_size=64, max_wait_ms=20))
+    batcher.add("default", "old", 10, now=1.0)
+    batcher.add("default", "long", 120, now=1.01)
+    short, long = batcher.due(1.05)
+    assert short.oldest == 1.0 and long.oldest == 1.01
+    batcher.put_back(long)  # no worker free for it
+    batcher.add("default", "new", 118, now=1.2)
+    assert batcher.next_deadline() == pytest.approx(1.03), "still due from when it first arrived"
+    [batch] = batcher.due(1.2)
+    assert sorted(batch.items) == ["long", "new"] and batch.oldest == 1.01

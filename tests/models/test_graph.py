@@ -1,0 +1,39 @@
+"""The traced encoder graph computes what the eager forward pass computes, for every batch shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monitor.models.bundle import load_bundle
+from monitor.models.loader import BUNDLED_DIR
+
+TEXTS = [
+    "Stocks slide as bank fraud probe widens",
+    "Cup final goes to penalties",
+    "央行宣布降准，银行股领涨",
+    "The prime minister called a general election after a long and bitter leadership contest " * 6,
+    "ok",
+]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+@pytest.mark.parametrize("name", ["en-news", "multilingual-news"])
+def test_traced_graph_matches_eager_forward_on_every_shape(name: str, precision: str) -> None:
+    traced = load_bundle(BUNDLED_DIR / name, torch.device("cpu"), precision)  # type: ignore[arg-type]
+    eager = load_bundle(BUNDLED_DIR / name, torch.device("cpu"), precision, trace=False)  # type: ignore[arg-type]
+    assert traced.traced and not eager.traced
+    tolerance = 0.02 if precision == "bf16" else 1e-4
+    # one trace serves batches of other sizes and widths: single, padded, truncated, repeated
+    for texts in (TEXTS[:1], TEXTS, TEXTS[3:], TEXTS * 7):
+        batch = traced.encode(texts)
+        got, want = traced.forward(batch), eager.forward(batch)
+        for task in want:
+            assert got[task].shape == (len(texts), len(traced.info.tasks[task]))
+            assert np.abs(got[task] - want[task]).max() <= tolerance, (task, len(texts))
+            assert (got[task].argmax(1) == want[task].argmax(1)).all()
+
+
+def test_int8_stays_eager() -> None:
+    assert not load_bundle(BUNDLED_DIR / "en-news", torch.device("cpu"), "int8").traced
