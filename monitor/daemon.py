@@ -92,6 +92,7 @@ class Daemon:
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status)
         self.stopping = asyncio.Event()
         self.models_loaded = False
+        self.broker_reachable = False  # set by the metadata probe every few seconds
         self.consuming = False
         b = settings.batch
         self._messages: asyncio.Queue[Message | None] = asyncio.Queue(b.max_in_flight + settings.kafka.max_poll_records)
@@ -113,7 +114,7 @@ class Daemon:
         """The checks behind ``/readyz``."""
         return {
             "models_loaded": self.models_loaded,
-            "broker_reachable": self.metrics.broker_up._value.get() == 1,  # noqa: SLF001
+            "broker_reachable": self.broker_reachable,
             "consuming": self.consuming,
         }
 
@@ -531,6 +532,7 @@ class Daemon:
                 with suppress(Exception):
                     await asyncio.wait_for(producer.client.fetch_all_metadata(), 3.0)
                     ok = True
+            self.broker_reachable = ok
             self.metrics.broker_up.set(1 if ok else 0)
             self.metrics.ready.set(1 if all(self.readiness().values()) else 0)
             await asyncio.sleep(2.0)
