@@ -16,8 +16,9 @@ from monitor.settings import BatchSettings
 
 T = TypeVar("T")
 
-# What running one more batch costs, in padded tokens' worth of compute: measured on CPU, a
-# batch's fixed cost is about 2 ms (12-layer encoder) to 5 ms (6-layer), 10 to 60 tokens' worth.
+# What running one more batch costs, in padded tokens' worth of compute. Forward-only on CPU a
+# batch's fixed cost is 2 ms (12-layer encoder) to 5 ms (6-layer), 10 to 60 tokens' worth; in
+# the daemon each batch also costs event-loop work, and 64 measured better than 32.
 BATCH_COST_TOKENS = 64
 
 
