@@ -80,18 +80,13 @@ async def produce_paced(bootstrap: str, topic: str, texts: list[str], rate: floa
     """JSON messages with ids; ``rate`` messages/second, or as fast as possible."""
     from aiokafka import AIOKafkaProducer
 
+    from monitor.sources.replay import send_paced
+
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
     await producer.start()
-    started = time.monotonic()
     try:
-        futures = []
-        for i, text in enumerate(texts):
-            futures.append(await producer.send(topic, json.dumps({"id": f"b{i}", "text": text}).encode(), key=str(i).encode()))
-            if rate:
-                ahead = started + (i + 1) / rate - time.monotonic()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-        await asyncio.gather(*futures)
+        records = ((str(i).encode(), json.dumps({"id": f"b{i}", "text": text}).encode()) for i, text in enumerate(texts))
+        await send_paced(producer, topic, records, rate)
     finally:
         await producer.stop()
 

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from aiokafka import AIOKafkaProducer
 
@@ -58,24 +58,34 @@ async def replay(
         times = [t for t in (parse_time(r.get(time_field)) for r in records) if t is not None]
         if times:
             shift = time.time() - max(times)
-    producer = AIOKafkaProducer(acks="all", linger_ms=10, **common_kwargs(kafka))
-    await producer.start()
-    started = time.monotonic()
-    try:
-        futures = []
+    def encoded() -> Iterator[tuple[bytes, bytes]]:
         for index, record in enumerate(records):
             if shift and record.get(time_field) is not None:
                 t = parse_time(record[time_field])
                 if t is not None:
                     record = {**record, time_field: round(t + shift, 3)}
-            value = json.dumps(record, ensure_ascii=False).encode()
-            key = str(record.get("id", index)).encode()
-            futures.append(await producer.send(topic, value=value, key=key))
-            if rate:
-                ahead = started + (index + 1) / rate - time.monotonic()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-        await asyncio.gather(*futures)
+            yield str(record.get("id", index)).encode(), json.dumps(record, ensure_ascii=False).encode()
+
+    producer = AIOKafkaProducer(acks="all", linger_ms=10, **common_kwargs(kafka))
+    await producer.start()
+    try:
+        seconds = await send_paced(producer, topic, encoded(), rate)
     finally:
         await producer.stop()
-    return ReplayStats(len(records), time.monotonic() - started)
+    return ReplayStats(len(records), seconds)
+
+
+async def send_paced(producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes, bytes]],
+                     rate: float | None) -> float:
+    """Send ``(key, value)`` records at ``rate`` a second (None: as fast as possible); wait for every
+    acknowledgement; return the seconds it took."""
+    started = time.monotonic()
+    futures = []
+    for index, (key, value) in enumerate(records):
+        futures.append(await producer.send(topic, value=value, key=key))
+        if rate:
+            ahead = started + (index + 1) / rate - time.monotonic()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    await asyncio.gather(*futures)
+    return time.monotonic() - started
