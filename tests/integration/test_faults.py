@@ -8,7 +8,7 @@ from collections import Counter
 
 from tests.support.config import daemon_settings
 from tests.support.kafka import unique
-from tests.support.process import DaemonProcess
+from tests.support.process import DaemonProcess, kill_mid_stream
 from tests.support.streams import committed_offsets, consume_until, create_topics, produce
 
 N = 3000
@@ -29,12 +29,7 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(broker, tiny_models
     await produce(broker.bootstrap, topic, _messages(N))
     out_topic = settings.kafka.output_topic
 
-    first = DaemonProcess(settings, tmp_path)
-    first.start()
-    try:
-        await consume_until(broker.bootstrap, [out_topic], lambda rs: len(rs) >= N // 5)
-    finally:
-        first.kill()  # SIGKILL: no drain, no final commit
+    await kill_mid_stream(settings, tmp_path, broker.bootstrap, N // 5)
     partial = await consume_until(broker.bootstrap, [out_topic], lambda rs: True, timeout=10)
     assert len(set(_enriched_ids(partial))) < N, "the kill must land mid-stream"
 

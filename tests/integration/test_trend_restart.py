@@ -9,7 +9,7 @@ import time
 
 from tests.support.config import daemon_settings
 from tests.support.kafka import unique
-from tests.support.process import DaemonProcess
+from tests.support.process import DaemonProcess, kill_mid_stream
 from tests.support.streams import consume_until, create_topics, http_get, metric_value, produce
 
 N = 1200
@@ -33,12 +33,7 @@ async def test_trends_count_every_message_once_across_a_crash(broker, tiny_model
         for i in range(N)
     ])
     out = settings.kafka.output_topic
-    first = DaemonProcess(settings, tmp_path)
-    first.start()
-    try:
-        await consume_until(broker.bootstrap, [out], lambda rs: len(rs) >= N // 3)
-    finally:
-        first.kill()
+    await kill_mid_stream(settings, tmp_path, broker.bootstrap, N // 3)
     assert (tmp_path / "state").exists()
 
     second = DaemonProcess(settings, tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from monitor.settings import Settings
 from tests.support.config import write_config
-from tests.support.streams import http_get, wait_until
+from tests.support.streams import consume_until, http_get, wait_until
 
 
 def free_port() -> int:
@@ -59,3 +59,13 @@ class DaemonProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(30)
+
+
+async def kill_mid_stream(settings: Settings, workdir: Path, bootstrap: str, at_least: int) -> None:
+    """Run the daemon until ``at_least`` enriched records are out, then SIGKILL it: no drain, no final commit."""
+    proc = DaemonProcess(settings, workdir)
+    proc.start()
+    try:
+        await consume_until(bootstrap, [settings.kafka.output_topic], lambda rs: len(rs) >= at_least)
+    finally:
+        proc.kill()
