@@ -100,8 +100,6 @@ class Classifier:
     def warm_up(self, sizes: Sequence[int] = (1, 8, 64), widths: Sequence[int] = (16, 64)) -> None:
         """Run each model once per batch shape in a small grid, so the first real batches do not pay
         for kernel selection and graph optimisation (on CPU that costs more than the batch itself)."""
-        from monitor.models.base import Encoded
-
         for route in self.routes.values():
             for backend in route.backends:
                 for size in sizes:
