@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,10 +82,11 @@ class CheckpointFile:
     def save(self, state: dict[str, Any]) -> None:
         """Write atomically; safe to call from a worker thread with a state snapshot."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         data = gzip.compress(json.dumps({"format": FORMAT, **state}, separators=(",", ":")).encode(), compresslevel=3)
-        with open(tmp, "wb") as handle:
+        # a temporary file of its own: two writers (two members sharing a state folder) never rename each other's
+        with tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=f"{self.path.name}.", suffix=".tmp",
+                                         delete=False) as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        os.replace(handle.name, self.path)
