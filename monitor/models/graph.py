@@ -30,6 +30,8 @@ from monitor.models.encoder import Stack
 
 log = get_logger(__name__)
 
+ROW_QUANTUM = 64
+
 Runner = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
 
@@ -44,20 +46,26 @@ class GraphStack(nn.Module):
     def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Logits per task, in ``self.tasks`` order."""
         emb = self.bert.embeddings
+        batch, width = input_ids.shape
+        tokens = batch * width
+        rows = (tokens + ROW_QUANTUM - 1) // ROW_QUANTUM * ROW_QUANTUM
         positions = torch.cumsum(torch.ones_like(input_ids), 1) - 1
         x = (emb.word_embeddings(input_ids) + emb.position_embeddings(positions)
              + emb.token_type_embeddings(torch.zeros_like(input_ids)))
-        x = emb.LayerNorm(x)
+        # the dense layers see [rows, hidden], rows rounded up to ROW_QUANTUM: few distinct shapes
+        x = F.pad(emb.LayerNorm(x).flatten(0, 1), (0, 0, 0, rows - tokens))
         keep = mask.bool()[:, None, None, :]  # every query attends to its row's real tokens
         for layer in self.bert.encoder.layer:
             att = layer.attention.self
-            shape = (att.num_attention_heads, att.attention_head_size)
-            q = att.query(x).unflatten(-1, shape).transpose(1, 2)
-            k = att.key(x).unflatten(-1, shape).transpose(1, 2)
-            v = att.value(x).unflatten(-1, shape).transpose(1, 2)
+            shape = (batch, width, att.num_attention_heads, att.attention_head_size)
+            q = att.query(x)[:tokens].view(shape).transpose(1, 2)
+            k = att.key(x)[:tokens].view(shape).transpose(1, 2)
+            v = att.value(x)[:tokens].view(shape).transpose(1, 2)
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=att.scaling)
-            x = layer.attention.output(context.transpose(1, 2).flatten(2), x)
+            context = F.pad(context.transpose(1, 2).flatten(2).flatten(0, 1), (0, 0, 0, rows - tokens))
+            x = layer.attention.output(context, x)
             x = layer.output(layer.intermediate(x), x)
+        x = x[:tokens].view(batch, width, -1)
         if self.pooling == "cls":
             pooled = x[:, 0]
         else:
