@@ -22,8 +22,11 @@ class NearDuplicateIndex:
 
     def seen(self, text: str, event_time: float) -> bool:
         """True when a near-identical text was seen in the window; otherwise remember this one."""
+        return self.seen_fingerprint(simhash(text), event_time)
+
+    def seen_fingerprint(self, fp: int, event_time: float) -> bool:
+        """``seen`` for a text's ``simhash`` fingerprint, computed beforehand (a batch at a time)."""
         self._expire(event_time)
-        fp = simhash(text)
         for band, table in enumerate(self._bands):
             for other in table.get(fp >> (16 * band) & 0xFFFF, ()):
                 if hamming(fp, other) <= self.max_distance:

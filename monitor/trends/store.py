@@ -13,12 +13,12 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from monitor.records import Enriched, Exemplar
 from monitor.trends.baseline import BaselineConfig, TopicBaseline
 from monitor.trends.dedup import NearDuplicateIndex
-from monitor.trends.text import terms
+from monitor.trends.text import fingerprints, normalise, normalised_terms
 
 ALL = "__all__"
 SNIPPET_CHARS = 140
@@ -116,21 +116,40 @@ class TrendStore:
 
     def add(self, record: Enriched) -> AddResult:
         """Count one record under its topic label and ``__all__``; late records are refused."""
+        return self.add_batch([record])[0]
+
+    def add_batch(self, records: Sequence[Enriched]) -> list[AddResult]:
+        """``add`` for each record in order; text features are computed once per record, and the
+        near-duplicate fingerprints for the whole batch in one array pass."""
+        norms = [normalise(r.message.text) for r in records]
+        dedup = self.config.dedup_window_seconds > 0
+        fps = fingerprints(norms) if dedup else [0] * len(records)
+        return [self._add(r, norm, fp if dedup else None) for r, norm, fp in zip(records, norms, fps)]
+
+    def _add(self, record: Enriched, norm: str, fingerprint: int | None) -> AddResult:
         key = record.topic_label
         t = record.message.event_time
         index = self.index(t)
         if self.last_closed is not None and index <= self.last_closed:
             return AddResult(key, late=True)
-        duplicate = self.config.dedup_window_seconds > 0 and self.dedup.seen(record.message.text, t)
+        duplicate = fingerprint is not None and self.dedup.seen_fingerprint(fingerprint, t)
+        found = None if duplicate else normalised_terms(norm)
         for k in (key, ALL):
-            bucket = self.buckets.setdefault(k, {}).setdefault(index, Bucket())
-            if duplicate:
+            bucket = self._bucket(k, index)
+            if found is None:
                 bucket.duplicates += 1
                 continue
-            self._count(bucket, record)
+            self._count(bucket, record, found)
         pos = record.message.position
         self._advance((pos.topic, pos.partition), t)
         return AddResult(key, duplicate=duplicate)
+
+    def _bucket(self, key: str, index: int) -> Bucket:
+        by_index = self.buckets.setdefault(key, {})
+        bucket = by_index.get(index)
+        if bucket is None:
+            bucket = by_index[index] = Bucket()
+        return bucket
 
     def _advance(self, partition: tuple[str, int], t: float) -> None:
         """The watermark is the slowest active partition's newest event time (never moving back).
@@ -160,17 +179,17 @@ class TrendStore:
         if self.last_closed is not None and index <= self.last_closed:
             return False
         for k in (key, ALL):
-            bucket = self.buckets.setdefault(k, {}).setdefault(index, Bucket())
+            bucket = self._bucket(k, index)
             bucket.count += sum(by_sentiment.values())
             bucket.by_sentiment.update(by_sentiment)
             bucket.sentiment_sum += sentiment_sum
         self._advance(("", 0), t)
         return True
 
-    def _count(self, bucket: Bucket, record: Enriched) -> None:
+    def _count(self, bucket: Bucket, record: Enriched, found: list[str]) -> None:
         bucket.count += 1
         bucket.by_sentiment[record.sentiment_label] += 1
-        bucket.terms.update(terms(record.message.text))
+        bucket.terms.update(found)
         sentiment = record.prediction.tasks.get("sentiment")
         if sentiment is None:
             return

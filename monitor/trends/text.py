@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
+from typing import Sequence
 
 import numpy as np
 
@@ -32,7 +34,11 @@ def normalise(text: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Content terms: English words of 3+ letters minus stop words, and bigrams of Chinese character runs."""
-    norm = normalise(text)
+    return normalised_terms(normalise(text))
+
+
+def normalised_terms(norm: str) -> list[str]:
+    """``terms`` of a text already passed through ``normalise``."""
     out = [w for w in _WORD.findall(norm) if w not in STOPWORDS]
     for run in _HAN_RUN.findall(norm):
         chars = [c for c in run if c not in ZH_STOP] if len(run) > 2 else list(run)
@@ -53,12 +59,27 @@ def _shingles(norm: str) -> list[str]:
 
 def simhash(text: str) -> int:
     """64-bit SimHash over words, word pairs and Chinese character pairs and triples of the normalised text."""
-    grams = _shingles(normalise(text))
-    digests = b"".join(hashlib.blake2b(g.encode(), digest_size=8).digest() for g in grams)
-    # one row of 64 bits per shingle; a bit is set where most shingles set it (vectorised: ~10x a Python loop)
-    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(len(grams), 64)
-    majority = bits.sum(axis=0) * 2 > len(grams)
-    return int.from_bytes(np.packbits(majority).tobytes(), "big")
+    return fingerprints([normalise(text)])[0]
+
+
+def fingerprints(norms: Sequence[str]) -> list[int]:
+    """``simhash`` of many already-normalised texts at once: one array pass for a whole batch."""
+    if not norms:
+        return []
+    grams = [_shingles(norm) for norm in norms]
+    counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))  # every text has a shingle
+    digests = b"".join([_digest(g) for shingles in grams for g in shingles])
+    # one row of 64 bits per shingle; a text's bit is set where most of its shingles set it
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(-1, 64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    majority = np.add.reduceat(bits, starts, axis=0, dtype=np.int64) * 2 > counts[:, None]
+    return [int.from_bytes(row.tobytes(), "big") for row in np.packbits(majority, axis=1)]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _digest(gram: str) -> bytes:
+    # shingles repeat across a stream (common words, names): a cache hit is several times cheaper
+    return hashlib.blake2b(gram.encode(), digest_size=8).digest()
 
 
 def hamming(a: int, b: int) -> int:

@@ -36,6 +36,19 @@ def test_trend_state_round_trips_through_the_file(tmp_path: Path) -> None:
     assert copy.window("tech", 30, 4) == store.window("tech", 30, 4)
 
 
+def test_a_batch_adds_exactly_what_one_record_at_a_time_adds() -> None:
+    texts = ["Bank shares slide on fraud probe", "BANK SHARES SLIDE ON FRAUD PROBE - Reuters", "央行宣布降准",
+             "Cup final goes to penalties", "央行宣布降准。"]
+    records = [enriched(i, i * 3.0, "business" if i % 2 else "tech", "negative" if i % 3 else "neutral",
+                        text=texts[i % len(texts)]) for i in range(40)]
+    one, batched = (TrendStore(TrendConfig(bucket_seconds=10, allowed_lateness_seconds=0)) for _ in range(2))
+    singles = [one.add(r) for r in records]
+    batches = [result for start in range(0, len(records), 7) for result in batched.add_batch(records[start : start + 7])]
+    assert batches == singles
+    assert sum(r.duplicate for r in singles) > 0  # the copies were folded
+    assert batched.to_state() == one.to_state()
+
+
 def test_an_unreadable_checkpoint_stops_start_up_with_its_path(tmp_path: Path) -> None:
     file = CheckpointFile(tmp_path, "group")
     file.path.write_bytes(gzip.compress(b"{truncated"))

@@ -6,7 +6,7 @@ from collections import Counter
 
 from monitor.alerts.explain import over_represented
 from monitor.trends.dedup import NearDuplicateIndex
-from monitor.trends.text import hamming, simhash, terms
+from monitor.trends.text import fingerprints, hamming, normalise, simhash, terms
 
 
 def test_terms_are_english_content_words_and_chinese_bigrams() -> None:
@@ -32,3 +32,10 @@ def test_syndicated_copies_are_near_duplicates_and_different_stories_are_not() -
     assert hamming(simhash(zh), simhash(zh + "。")) <= 3
     index = NearDuplicateIndex(window_seconds=60)
     assert [index.seen(t, at) for t, at in ((story, 0), (copy, 10), (other, 20), (story, 200))] == [False, True, False, False]
+
+
+def test_a_batch_of_fingerprints_equals_one_at_a_time() -> None:
+    texts = ["Oil prices jump 5% after OPEC announces surprise output cut", "证监会立案调查", "ok", "!!!", "",
+             "Tech shares slide as chipmaker warns " * 20, "央行宣布降准，银行股领涨 Bank shares rally"]
+    assert fingerprints([normalise(t) for t in texts]) == [simhash(t) for t in texts]
+    assert fingerprints([]) == []
