@@ -47,7 +47,10 @@ class Broker:
 
     def _env(self) -> dict[str, str]:
         data = REPO / "bench" / "results" / "kafka"
-        return dict(os.environ, KAFKA_PORT=str(self.port), KAFKA_DATA=str(data), KAFKA_HEAP="768m")
+        return dict(os.environ, KAFKA_PORT=str(self.port), KAFKA_DATA=str(data), KAFKA_HEAP="768m",
+                    # compiled as a long-running broker is, and without the 0.5 s metadata heartbeat a
+                    # single node has no follower for: its CPU share is measured, and it shares the cores
+                    KAFKA_JIT="full", KAFKA_METADATA_IDLE_MS="5000")
 
     def start(self) -> None:
         subprocess.run(["bash", str(REPO / "deploy" / "local-kafka.sh"), "start"], env=self._env(), check=True,
@@ -112,6 +115,29 @@ async def consume_all(bootstrap: str, topic: str, count: int, timeout: float,
     finally:
         await consumer.stop()
     return out
+
+
+async def wait_written(bootstrap: str, topic: str, partitions: int, count: int, timeout: float,
+                       stats: list[ProcessStats] | None = None) -> None:
+    """Wait until ``topic`` holds ``count`` records, asking only for its end offsets twice a second:
+    reading the records while the daemon runs would take CPU from it on the same cores."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+            for s in stats or []:
+                s.sample()
+            if sum(ends.values()) >= count:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {sum(ends.values())} of {count} records on {topic}")
+            await asyncio.sleep(0.5)
+    finally:
+        await consumer.stop()
 
 
 @dataclass

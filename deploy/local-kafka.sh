@@ -8,7 +8,10 @@
 # under $KAFKA_DATA unless KAFKA_KEEP_DATA=1.
 #
 # Environment: KAFKA_PORT (default 19092), KAFKA_DATA (default $TEXTMON_CACHE/kafka-run-$KAFKA_PORT),
-# KAFKA_VERSION (default 4.1.1), TEXTMON_CACHE (default ~/.cache/textmon), KAFKA_HEAP (default 512m).
+# KAFKA_VERSION (default 4.1.1), TEXTMON_CACHE (default ~/.cache/textmon), KAFKA_HEAP (default 512m),
+# KAFKA_JIT (default "quick": the JVM's first compiler only, so short-lived test brokers start fast;
+# "full": both compilers, as a production broker runs, for benchmarks under sustained load),
+# KAFKA_METADATA_IDLE_MS (default 500, Kafka's: how often the controller writes a no-op record).
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -63,7 +66,9 @@ port_open() {
 
 JAVA_ARGS=()
 java_args() {
-  JAVA_ARGS=(java -Xms128m -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+  local jit=(-XX:TieredStopAtLevel=1)
+  if [[ "${KAFKA_JIT:-quick}" == "full" ]]; then jit=(); fi
+  JAVA_ARGS=(java -Xms128m -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseSerialGC "${jit[@]}"
     -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" -cp "$KAFKA_HOME/libs/*")
 }
 
@@ -92,6 +97,7 @@ share.coordinator.state.topic.replication.factor=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 log.retention.hours=24
+metadata.max.idle.interval.ms=${KAFKA_METADATA_IDLE_MS:-500}
 EOF
   if [[ ! -f "$KAFKA_DATA/logs/meta.properties" ]]; then
     local cluster_id
