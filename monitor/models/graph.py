@@ -30,7 +30,9 @@ from monitor.models.encoder import Stack
 
 log = get_logger(__name__)
 
-ROW_QUANTUM = 64
+# dense layers see token rows rounded up to a multiple of 16 below 1,024 rows and of 64 above:
+# about 180 distinct shapes up to the batch token budget, each built once, with little padding
+SMALL_QUANTUM, LARGE_QUANTUM, LARGE_FROM = 16, 64, 1024
 
 Runner = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
@@ -48,11 +50,11 @@ class GraphStack(nn.Module):
         emb = self.bert.embeddings
         batch, width = input_ids.shape
         tokens = batch * width
-        rows = (tokens + ROW_QUANTUM - 1) // ROW_QUANTUM * ROW_QUANTUM
+        rows = _round_up(tokens)
         positions = torch.cumsum(torch.ones_like(input_ids), 1) - 1
         x = (emb.word_embeddings(input_ids) + emb.position_embeddings(positions)
              + emb.token_type_embeddings(torch.zeros_like(input_ids)))
-        # the dense layers see [rows, hidden], rows rounded up to ROW_QUANTUM: few distinct shapes
+        # the dense layers see [rows, hidden], rows rounded up (_round_up): few distinct shapes
         x = F.pad(emb.LayerNorm(x).flatten(0, 1), (0, 0, 0, rows - tokens))
         keep = mask.bool()[:, None, None, :]  # every query attends to its row's real tokens
         for layer in self.bert.encoder.layer:
@@ -72,6 +74,13 @@ class GraphStack(nn.Module):
             m = mask.unsqueeze(-1).to(x.dtype)
             pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
         return tuple(self.heads[task](pooled) for task in self.tasks)
+
+
+def _round_up(tokens: int) -> int:
+    """The padded row count for ``tokens`` rows, written without branches so one trace serves every size."""
+    small = (tokens + SMALL_QUANTUM - 1) // SMALL_QUANTUM * SMALL_QUANTUM
+    large = (tokens + LARGE_QUANTUM - 1) // LARGE_QUANTUM * LARGE_QUANTUM
+    return small + (large - small) * (tokens >= LARGE_FROM)
 
 
 def eager_runner(stack: Stack) -> Runner:
