@@ -38,7 +38,8 @@ Runner = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
 
 class GraphStack(nn.Module):
-    """``Stack.forward`` (eval mode) written for tracing: shapes flow as tensors, never as Python ints."""
+    """``Stack.forward`` (eval mode) written for tracing: sizes are read from the input's shape and
+    never branched on, so the trace records them as operations and serves every batch shape."""
 
     def __init__(self, stack: Stack) -> None:
         super().__init__()
