@@ -106,7 +106,7 @@ class Daemon:
         self.plan: WorkerPlan | None = None
         self._model_pool: ThreadPoolExecutor | None = None
         self._slots = asyncio.Semaphore(1)  # batches cut but not yet classified; sized from the plan
-        self._backlog_messages = 256  # more pending than this when a worker frees up means a backlog
+        self._backlog_batches = 4  # more due batches than this at once means a backlog
         self._batch_ids = 0
         self.failed = False
         self._evaluated_at = float("-inf")
@@ -237,7 +237,7 @@ class Daemon:
                                               initializer=self.plan.init_thread)
         # one batch waits for each worker, and one more is ready the moment a worker frees up
         self._slots = asyncio.Semaphore(self.plan.workers + 1)
-        self._backlog_messages = 2 * (self.plan.workers + 1) * self.settings.batch.max_size
+        self._backlog_batches = 2 * (self.plan.workers + 1)
         if self.classifier is None:
             self.classifier = await loop.run_in_executor(self._model_pool, Classifier.load, m)
             await loop.run_in_executor(self._model_pool, self.classifier.warm_up)
@@ -341,10 +341,9 @@ class Daemon:
             elif not ready:
                 # due messages go out in as many length-matched batches as there are free workers;
                 # the rest wait, and grow, for the next one
-                backlog = len(batcher) > self._backlog_messages
                 due = sorted(batcher.due(time.monotonic()), key=lambda b: b.oldest)  # oldest first
-                if backlog:
-                    # a backlog: twice what the workers can take at once is pending. Everything goes
+                if len(due) > self._backlog_batches:
+                    # a backlog: more is pending than the workers can take at once. Everything goes
                     # out now in length-sorted batches, so the sort spans the whole backlog and is
                     # paid once, not again for each batch
                     ready.extend(due)
