@@ -106,7 +106,6 @@ class Daemon:
         self.plan: WorkerPlan | None = None
         self._model_pool: ThreadPoolExecutor | None = None
         self._slots = asyncio.Semaphore(1)  # batches cut but not yet classified; sized from the plan
-        self._backlog_batches = 4  # more due batches than this at once means a backlog
         self._batch_ids = 0
         self.failed = False
         self._evaluated_at = float("-inf")
@@ -237,7 +236,6 @@ class Daemon:
                                               initializer=self.plan.init_thread)
         # one batch waits for each worker, and one more is ready the moment a worker frees up
         self._slots = asyncio.Semaphore(self.plan.workers + 1)
-        self._backlog_batches = 2 * (self.plan.workers + 1)
         if self.classifier is None:
             self.classifier = await loop.run_in_executor(self._model_pool, Classifier.load, m)
             await loop.run_in_executor(self._model_pool, self.classifier.warm_up)
@@ -342,12 +340,6 @@ class Daemon:
                 # due messages go out in as many length-matched batches as there are free workers;
                 # the rest wait, and grow, for the next one
                 due = sorted(batcher.due(time.monotonic()), key=lambda b: b.oldest)  # oldest first
-                if len(due) > self._backlog_batches:
-                    # a backlog: more is pending than the workers can take at once. Everything goes
-                    # out now in length-sorted batches, so the sort spans the whole backlog and is
-                    # paid once, not again for each batch
-                    ready.extend(due)
-                    due = []
                 ready.extend(due[:1])
                 while len(due) > 1 and not self._slots.locked():
                     await self._slots.acquire()

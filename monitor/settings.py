@@ -89,7 +89,7 @@ class BatchSettings(_Frozen):
     max_size: int = Field(64, ge=1)
     max_tokens: int = Field(8192, ge=16)
     max_wait_ms: float = Field(25.0, ge=0)
-    max_in_flight: int = Field(4096, ge=1)
+    max_in_flight: int = Field(2048, ge=1)
 
 
 class ModelSet(_Frozen):

@@ -45,12 +45,11 @@ def test_a_lone_message_waits_at_most_max_wait() -> None:
 
 def test_backlog_is_cut_into_similar_length_batches() -> None:
     batcher: Batcher[int] = Batcher(BatchSettings(max_size=4, max_tokens=100_000, max_wait_ms=1000))
-    half = batcher.pool_batches // 2
-    lengths = [100, 5] * (4 * half)  # a backlog of a full sorting window, interleaved
+    lengths = [100, 5] * 16  # a backlog of eight batches' worth, interleaved
     out = []
     for i, n in enumerate(lengths):
         out += batcher.add("default", i, n, 0.0)
-    assert [sorted(lengths[i] for i in b.items) for b in out] == [[5] * 4] * half + [[100] * 4] * half
+    assert [sorted(lengths[i] for i in b.items) for b in out] == [[5] * 4] * 4 + [[100] * 4] * 4
 
 
 def test_token_estimate_counts_han_characters_one_each() -> None:
