@@ -47,6 +47,7 @@ from monitor.settings import Settings
 from monitor.sinks import SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
 from monitor.trends import BaselineConfig, TrendConfig, TrendStore
+from monitor.trends.order import ReleaseOrder
 
 log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
@@ -89,6 +90,7 @@ class Daemon:
         self.trends = TrendStore(trend_config(settings))
         self.alerts = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
         self.applied = AppliedOffsets()
+        self.order = ReleaseOrder()
         self.checkpoint_file = CheckpointFile(state_dir(settings), settings.kafka.group_id)
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status)
         self.stopping = asyncio.Event()
@@ -263,6 +265,8 @@ class Daemon:
                 if isinstance(decoded, DeadLetter):
                     await self._dead.put(decoded)
                 else:
+                    self.order.fetched((pos.topic, pos.partition), pos.offset)
+                    self.trends.expect((pos.topic, pos.partition))
                     await self._messages.put(decoded)
             self.metrics.in_flight.set(self.tracker.in_flight)
             self.source.update_lag()
@@ -456,6 +460,8 @@ class Daemon:
         await self.sinks.dispatch(alerts)
 
     def _trend(self, enriched: list[Enriched]) -> None:
+        """Count a batch into trends; the watermark follows each partition in offset order
+        (``monitor.trends.order``), however batching reordered the messages."""
         fresh = []
         for e in enriched:
             pos = e.message.position
@@ -464,11 +470,14 @@ class Daemon:
             else:
                 fresh.append(e)
                 self.applied.add(pos.topic, pos.partition, pos.offset)
-        for result in self.trends.add_batch(fresh):
+            self.order.trended((pos.topic, pos.partition), pos.offset, e.message.event_time)
+        for result in self.trends.add_batch(fresh, advance=False):
             if result.late:
                 self.metrics.late_records.inc()
             elif result.duplicate:
                 self.metrics.duplicates.labels(result.key).inc()
+        for partition, event_time in self.order.release():
+            self.trends.advance(partition, event_time)
 
     def _count(self, e: Enriched, route: str, acked: float) -> None:
         m = self.metrics

@@ -118,15 +118,27 @@ class TrendStore:
         """Count one record under its topic label and ``__all__``; late records are refused."""
         return self.add_batch([record])[0]
 
-    def add_batch(self, records: Sequence[Enriched]) -> list[AddResult]:
+    def add_batch(self, records: Sequence[Enriched], advance: bool = True) -> list[AddResult]:
         """``add`` for each record in order; text features are computed once per record, and the
-        near-duplicate fingerprints for the whole batch in one array pass."""
+        near-duplicate fingerprints for the whole batch in one array pass. With ``advance`` false
+        the records do not move the watermark: the caller does, with ``advance``, in source order."""
         norms = [normalise(r.message.text) for r in records]
         dedup = self.config.dedup_window_seconds > 0
         fps = fingerprints(norms) if dedup else [0] * len(records)
-        return [self._add(r, norm, fp if dedup else None) for r, norm, fp in zip(records, norms, fps)]
+        return [self._add(r, norm, fp if dedup else None, advance) for r, norm, fp in zip(records, norms, fps)]
 
-    def _add(self, record: Enriched, norm: str, fingerprint: int | None) -> AddResult:
+    def expect(self, partition: tuple[str, int]) -> None:
+        """A partition has messages on the way: until the first is counted it holds the watermark
+        back (for at most ``idle_partition_seconds``), so a partition read later than the others,
+        or whose first messages land in a later batch, does not find its buckets closed."""
+        if partition not in self._partitions:
+            self._partitions[partition] = [-math.inf, time.monotonic()]
+
+    def advance(self, partition: tuple[str, int], t: float) -> None:
+        """A partition's records up to event time ``t`` are all counted: the watermark may follow."""
+        self._advance(partition, t)
+
+    def _add(self, record: Enriched, norm: str, fingerprint: int | None, advance: bool = True) -> AddResult:
         key = record.topic_label
         t = record.message.event_time
         index = self.index(t)
@@ -140,8 +152,9 @@ class TrendStore:
                 bucket.duplicates += 1
                 continue
             self._count(bucket, record, found)
-        pos = record.message.position
-        self._advance((pos.topic, pos.partition), t)
+        if advance:
+            pos = record.message.position
+            self._advance((pos.topic, pos.partition), t)
         return AddResult(key, duplicate=duplicate)
 
     def _bucket(self, key: str, index: int) -> Bucket:
@@ -170,6 +183,8 @@ class TrendStore:
         idle = self.config.idle_partition_seconds
         active = [e[0] for e in self._partitions.values() if now - e[1] <= idle]
         mark = min(active) if active else t
+        if mark == -math.inf:
+            return  # a partition with messages on the way has counted none yet (``expect``)
         # before the first bucket closes the watermark may still move back as partitions report
         self.watermark = mark if self.last_closed is None else max(self.watermark, mark)
 

@@ -33,3 +33,22 @@ def test_committed_offsets_are_not_reported_again_and_revoked_partitions_are_for
     assert tracker.in_flight == 0
     tracker.done("t", 1, 9)  # late completion of revoked work is ignored
     assert tracker.committable() == {}
+
+
+def test_event_times_are_released_in_each_partitions_offset_order() -> None:
+    from monitor.trends.order import ReleaseOrder
+
+    order = ReleaseOrder()
+    for offset in (10, 11, 12):
+        order.fetched(("news", 0), offset)
+    order.fetched(("news", 1), 5)
+    order.trended(("news", 0), 12, 300.0)  # a short message of a later batch finishes first
+    order.trended(("news", 1), 5, 50.0)
+    assert order.release() == [(("news", 1), 50.0)]  # partition 0 still waits for 10 and 11
+    order.trended(("news", 0), 10, 100.0)
+    assert order.release() == [(("news", 0), 100.0)]
+    order.trended(("news", 0), 11, 200.0)
+    assert order.release() == [(("news", 0), 300.0)]
+    order.fetched(("news", 0), 11)  # re-read after a rebalance: starts over
+    order.trended(("news", 0), 11, 200.0)
+    assert order.release() == [(("news", 0), 200.0)]
