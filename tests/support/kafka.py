@@ -30,7 +30,10 @@ class Broker:
         return env
 
     def start(self, keep_data: bool = False) -> None:
-        subprocess.run(["bash", str(SCRIPT), "start"], env=self._env(keep_data), check=True, capture_output=True, timeout=600)
+        done = subprocess.run(["bash", str(SCRIPT), "start"], env=self._env(keep_data), capture_output=True, text=True,
+                              timeout=600)
+        if done.returncode != 0:  # say why: the script prints the broker log's tail
+            raise RuntimeError(f"broker did not start (exit {done.returncode}):\n{done.stderr[-3000:]}")
 
     def stop(self) -> None:
         subprocess.run(["bash", str(SCRIPT), "stop"], env=self._env(), check=False, capture_output=True, timeout=120)
