@@ -22,12 +22,6 @@ T = TypeVar("T")
 BATCH_COST_TOKENS = 64
 
 
-def estimate_tokens(text: str, limit: int = 512) -> int:
-    """A cheap pre-tokenisation length estimate: CJK characters ~1 token, other text ~4 chars a token."""
-    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
-    return min(limit, 2 + cjk + (len(text) - cjk) // 4 + 1)
-
-
 @dataclass(slots=True)
 class Batch(Generic[T]):
     """Items for one route, sorted by length, with when each arrived."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from monitor.batching import Batcher, estimate_tokens
+from monitor.batching import Batcher
 from monitor.settings import BatchSettings
 
 
@@ -50,11 +50,6 @@ def test_backlog_is_cut_into_similar_length_batches() -> None:
     for i, n in enumerate(lengths):
         out += batcher.add("default", i, n, 0.0)
     assert [sorted(lengths[i] for i in b.items) for b in out] == [[5] * 4] * 4 + [[100] * 4] * 4
-
-
-def test_token_estimate_counts_han_characters_one_each() -> None:
-    assert estimate_tokens("央行宣布降息") > estimate_tokens("rates")
-    assert estimate_tokens("x" * 10_000, limit=128) == 128
 
 
 def test_short_and_long_messages_go_in_separate_batches_when_padding_costs_more() -> None:
