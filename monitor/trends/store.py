@@ -123,9 +123,8 @@ class TrendStore:
         near-duplicate fingerprints for the whole batch in one array pass. With ``advance`` false
         the records do not move the watermark: the caller does, with ``advance``, in source order."""
         norms = [normalise(r.message.text) for r in records]
-        dedup = self.config.dedup_window_seconds > 0
-        fps = fingerprints(norms) if dedup else [0] * len(records)
-        return [self._add(r, norm, fp if dedup else None, advance) for r, norm, fp in zip(records, norms, fps)]
+        fps: Sequence[int | None] = fingerprints(norms) if self.config.dedup_window_seconds > 0 else [None] * len(records)
+        return [self._add(r, norm, fp, advance) for r, norm, fp in zip(records, norms, fps)]
 
     def expect(self, partition: tuple[str, int]) -> None:
         """A partition has messages on the way: until the first is counted it holds the watermark
