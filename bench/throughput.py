@@ -56,12 +56,9 @@ def measure_limit(texts: list[str], precision: str, batch: int = 64) -> dict[str
     prepared = []
     tokens = 0
     for route, items in by_route.items():
-        encoded_all = classifier.encode(route, items)
-        lengths = encoded_all.parts[0].attention_mask.sum(1).tolist()
-        order = sorted(range(len(items)), key=lengths.__getitem__)
-        for start in range(0, len(order), batch):
-            chunk = [items[i] for i in order[start : start + batch]]
-            enc = classifier.encode(route, chunk)
+        tokenized = sorted(classifier.tokenize(route, items), key=lambda t: t.length)
+        for start in range(0, len(tokenized), batch):
+            enc = classifier.collate(route, tokenized[start : start + batch])
             prepared.append(enc)
             tokens += int(enc.parts[0].attention_mask.sum())
 
