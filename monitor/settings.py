@@ -44,6 +44,11 @@ class KafkaSettings(_Frozen):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     max_poll_records: int = Field(500, ge=1)
+    # the broker holds a fetch until this much data is there or fetch_max_wait_ms passes. Under a backlog
+    # fetches fill at once; at a trickle, a fetch per message cost a co-located broker 60 % more CPU and
+    # raised p99 latency by 60 % at 260 msg/s (bench/README.md). A message waits at most 25 ms for it.
+    fetch_min_bytes: int = Field(65_536, ge=1)
+    fetch_max_wait_ms: int = Field(25, ge=0)
     max_poll_interval_ms: int = Field(300_000, ge=1_000)
     session_timeout_ms: int = Field(10_000, ge=1_000)
     request_timeout_ms: int = Field(30_000, ge=1_000)

@@ -70,6 +70,8 @@ class KafkaSource:
                 enable_auto_commit=False,
                 auto_offset_reset=s.auto_offset_reset,
                 max_poll_records=s.max_poll_records,
+                fetch_min_bytes=s.fetch_min_bytes,
+                fetch_max_wait_ms=s.fetch_max_wait_ms,
                 max_poll_interval_ms=s.max_poll_interval_ms,
                 session_timeout_ms=s.session_timeout_ms,
                 heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
