@@ -77,6 +77,16 @@ class Broker:
             await admin.create_topics([NewTopic(topic, partitions, 1), NewTopic(f"{topic}.enriched", partitions, 1)])
         finally:
             await admin.close()
+        # a new partition's leader takes a moment to take over; producing before it has meant retries,
+        # which the latency run counted against the daemon. Listing offsets answers only once it has.
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        await probe.start()
+        try:
+            await probe.end_offsets([TopicPartition(t, p) for t in (topic, f"{topic}.enriched") for p in range(partitions)])
+        finally:
+            await probe.stop()
 
 
 async def produce_paced(bootstrap: str, topic: str, texts: list[str], rate: float | None) -> None:
