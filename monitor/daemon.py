@@ -52,7 +52,7 @@ from monitor.trends.order import ReleaseOrder
 log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
 PUBLISHES_IN_FLIGHT = 8  # batches whose records are being written at once
-OPEN_BUCKET_EVERY_SECONDS = 0.2  # under load, how often rules judge the still-open bucket (closed: always)
+OPEN_BUCKET_EVERY_SECONDS = 0.2  # how often rules judge the still-open bucket at most (closed ones: always)
 
 
 @dataclass(slots=True)
@@ -111,6 +111,8 @@ class Daemon:
         self._batch_ids = 0
         self.failed = False
         self._evaluated_at = float("-inf")
+        self._open_unjudged = False  # records counted since the open bucket was last judged
+        self._versions: dict[str, str] = {}  # model versions that classified what the trends hold
         self.http_port: int | None = None
 
     def readiness(self) -> dict[str, bool]:
@@ -173,9 +175,13 @@ class Daemon:
             ]
             for task in tasks:
                 task.add_done_callback(self._stage_ended)
-            aux = [asyncio.create_task(self._commit_loop(), name="commit"), asyncio.create_task(self._probe_loop(), name="probe")]
+            aux = [asyncio.create_task(self._commit_loop(), name="commit"), asyncio.create_task(self._probe_loop(), name="probe"),
+                   asyncio.create_task(self._judge_loop(), name="judge")]
             await self._fetch_loop()
             await self._drain(tasks)
+            if self._open_unjudged:
+                self._open_unjudged = False
+                await self._judge(True)
             for task in aux:
                 task.cancel()
             await _settle(aux)
@@ -438,17 +444,21 @@ class Daemon:
         process dies, and after a restart the checkpointed applied offsets keep replayed records
         from being counted twice.
         """
-        versions: dict[str, str] = {}
-        for e in item.enriched:
-            versions.update(e.model_versions)
+        if item.enriched:  # a batch is one route's: its records share their models
+            self._versions.update(item.enriched[0].model_versions)
         self._trend(item.enriched)
-        # under load (more batches already waiting) the open bucket is judged at most every
-        # OPEN_BUCKET_EVERY_SECONDS; the last batch of a burst is always judged
+        # buckets that close are judged now; the still-open one at most every OPEN_BUCKET_EVERY_SECONDS,
+        # and _judge_loop catches up on the last batch of a burst
         clock = time.monotonic()
-        evaluate_open = self._classified.empty() or clock - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS
+        evaluate_open = clock - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS
+        self._open_unjudged = not evaluate_open
+        await self._judge(evaluate_open)
+
+    async def _judge(self, evaluate_open: bool) -> None:
+        """Step the alert engine (closing due buckets; judging the open one when told) and notify."""
         if evaluate_open:
-            self._evaluated_at = clock
-        alerts = self.alerts.advance(self.trends, versions, evaluate_open)
+            self._evaluated_at = time.monotonic()
+        alerts = self.alerts.advance(self.trends, dict(self._versions), evaluate_open)
         self.metrics.alerts_muted.inc(self.alerts.lifecycle.muted_notifications)
         self.alerts.lifecycle.muted_notifications = 0
         for alert in alerts:
@@ -458,6 +468,15 @@ class Daemon:
         if evaluate_open:
             self._update_gauges()
         await self.sinks.dispatch(alerts)
+
+    async def _judge_loop(self) -> None:
+        """Judge the open bucket once batches stop coming: the last batch of a burst is never left unjudged
+        for longer than OPEN_BUCKET_EVERY_SECONDS."""
+        while True:
+            await asyncio.sleep(OPEN_BUCKET_EVERY_SECONDS)
+            if self._open_unjudged and time.monotonic() - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS:
+                self._open_unjudged = False
+                await self._judge(True)
 
     def _trend(self, enriched: list[Enriched]) -> None:
         """Count a batch into trends; the watermark follows each partition in offset order
