@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from monitor.models.bundle import load_bundle
+from monitor.models.graph import GraphStack
 from monitor.models.loader import BUNDLED_DIR
 
 TEXTS = [
@@ -37,3 +38,22 @@ def test_traced_graph_matches_eager_forward_on_every_shape(name: str, precision:
 
 def test_int8_stays_eager() -> None:
     assert not load_bundle(BUNDLED_DIR / "en-news", torch.device("cpu"), "int8").traced
+
+
+def _cpu_has_bf16_matmul() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@pytest.mark.skipif(not _cpu_has_bf16_matmul(), reason="this CPU has no bf16 matrix instructions for oneDNN")
+def test_bf16_dense_layers_run_on_prepacked_weights() -> None:
+    """Prepacking is a fallback-on-failure path: without this check, losing it would only show as a slower benchmark."""
+    bundle = load_bundle(BUNDLED_DIR / "en-news", torch.device("cpu"), "bf16")  # type: ignore[arg-type]
+    graph = GraphStack(bundle.stack)
+    layers = len(bundle.stack.bert.encoder.layer)
+    assert sum(name is not None for names in graph.packed for name in names) == 6 * layers
+    assert not any(name for names in GraphStack(load_bundle(BUNDLED_DIR / "en-news", torch.device("cpu"), "fp32").stack).packed
+                   for name in names)
