@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Callable, List, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +57,7 @@ class GraphStack(nn.Module):
                 if packed is not None:
                     self.register_buffer(f"packed_{i}_{j}", packed, persistent=False)
             self.packed.append(names)
+        self.exact_gelu = [_is_exact_gelu(layer.intermediate.intermediate_act_fn) for layer in stack.bert.encoder.layer]
 
     def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Logits per task, in ``self.tasks`` order."""
@@ -70,7 +71,7 @@ class GraphStack(nn.Module):
         # the dense layers see [rows, hidden], rows rounded up (_round_up): few distinct shapes
         x = F.pad(emb.LayerNorm(x).flatten(0, 1), (0, 0, 0, rows - tokens))
         keep = mask.bool()[:, None, None, :]  # every query attends to its row's real tokens
-        for layer, packed in zip(self.bert.encoder.layer, self.packed):
+        for layer, packed, exact_gelu in zip(self.bert.encoder.layer, self.packed, self.exact_gelu):
             att = layer.attention.self
             query, key, value, att_out, inter, out = ((linear, None if name is None else getattr(self, name))
                                                       for linear, name in zip(_linears(layer), packed))
@@ -80,9 +81,9 @@ class GraphStack(nn.Module):
             v = _dense(x, *value)[:tokens].view(shape).transpose(1, 2)
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=att.scaling)
             context = F.pad(context.transpose(1, 2).flatten(2).flatten(0, 1), (0, 0, 0, rows - tokens))
-            x = layer.attention.output.LayerNorm(_dense(context, *att_out) + x)
-            h = layer.intermediate.intermediate_act_fn(_dense(x, *inter))
-            x = layer.output.LayerNorm(_dense(h, *out) + x)
+            x = layer.attention.output.LayerNorm(_dense_add(context, x, *att_out))
+            h = _dense_act(x, layer.intermediate.intermediate_act_fn, exact_gelu, *inter)
+            x = layer.output.LayerNorm(_dense_add(h, x, *out))
         x = x[:tokens].view(batch, width, -1)
         if self.pooling == "cls":
             pooled = x[:, 0]
@@ -111,35 +112,73 @@ def _prepack(linear: nn.Linear) -> torch.Tensor | None:
         with torch.no_grad():  # the op has no gradient formula: outside no_grad it refuses the weights
             packed = torch.ops.mkldnn._reorder_linear_weight(w.detach(), None)
             probe = torch.ones((2, w.shape[1]), dtype=w.dtype)
-            same = torch.allclose(run(probe, packed, linear.bias).float(), linear(probe).float(), atol=0.05, rtol=0.05)
+            plain = linear(probe).float()
+            linear_, linear_gelu, linear_add = run
+            same = all(torch.allclose(got.float(), want, atol=0.05, rtol=0.05) for got, want in (
+                (linear_(probe, packed, linear.bias), plain),
+                (linear_gelu(probe, packed, linear.bias), F.gelu(plain)),
+                (linear_add(probe, plain.to(w.dtype), packed, linear.bias), 2 * plain),
+            ))
     except (RuntimeError, AttributeError):  # a build or CPU without oneDNN bf16: plain layout
         return None
     return packed if same else None
 
 
 @functools.cache
-def _packed_linear() -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None:
-    """oneDNN's linear over a prepacked weight, scripted (the tracer cannot record its empty
-    ``Scalar?[]`` argument), or None where this build of PyTorch lacks it."""
+def _packed_linear() -> Any:
+    """oneDNN's linear over a prepacked weight, plain, followed by GELU, or plus a residual;
+    scripted (the tracer cannot record the empty ``Scalar?[]`` argument), or None where this
+    build of PyTorch lacks them."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit's deprecation notice
 
             @torch.jit.script
-            def packed_linear(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+            def linear(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
                 no_scalars: List[Optional[Union[int, float, complex]]] = []
                 return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", no_scalars, "")
+
+            @torch.jit.script
+            def linear_gelu(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+                no_scalars: List[Optional[Union[int, float, complex]]] = []
+                return torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu", no_scalars, "none")
+
+            @torch.jit.script
+            def linear_add(x: torch.Tensor, other: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+                return torch.ops.mkldnn._linear_pointwise(x, other, w, b, "add")
     except Exception:  # noqa: BLE001 - any failure means: plain linear layers
         return None
-    return packed_linear
+    return linear, linear_gelu, linear_add
 
 
 def _dense(x: torch.Tensor, linear: nn.Linear, packed: torch.Tensor | None) -> torch.Tensor:
     if packed is None:
         return linear(x)
-    run = _packed_linear()
-    assert run is not None
-    return run(x, packed, linear.bias)
+    return _packed_linear()[0](x, packed, linear.bias)
+
+
+def _dense_add(x: torch.Tensor, residual: torch.Tensor, linear: nn.Linear, packed: torch.Tensor | None) -> torch.Tensor:
+    """``linear(x) + residual``, in one pass when the weight is prepacked."""
+    if packed is None:
+        return linear(x) + residual
+    return _packed_linear()[2](x, residual, packed, linear.bias)
+
+
+def _dense_act(x: torch.Tensor, act: nn.Module, exact_gelu: bool, linear: nn.Linear,
+               packed: torch.Tensor | None) -> torch.Tensor:
+    """``act(linear(x))``; exact GELU is fused into the prepacked linear."""
+    if packed is None:
+        return act(linear(x))
+    if exact_gelu:
+        return _packed_linear()[1](x, packed, linear.bias)
+    return act(_packed_linear()[0](x, packed, linear.bias))
+
+
+def _is_exact_gelu(act: nn.Module) -> bool:
+    """The activation is erf GELU (BERT's ``hidden_act: gelu``), which oneDNN can fuse."""
+    probe = torch.linspace(-4, 4, 81)
+    with torch.no_grad():
+        return bool(torch.allclose(act(probe), F.gelu(probe), atol=1e-6))
 
 
 def _round_up(tokens: int) -> int:
