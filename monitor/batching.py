@@ -9,6 +9,7 @@ drives it with a clock.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -20,6 +21,11 @@ T = TypeVar("T")
 # batch's fixed cost is 2 ms (12-layer encoder) to 5 ms (6-layer), 10 to 60 tokens' worth; in
 # the daemon each batch also costs event-loop work, and 64 measured better than 32.
 BATCH_COST_TOKENS = 64
+# under a backlog, up to this many full batches' worth of a route's messages are sorted by length
+# before cutting (the in-flight cap bounds it too): forward-only, windows of 2,048 messages ran 8 %
+# faster than windows of 512 (fewer, more uniform batches). Trends follow offset order, so the
+# reordering costs no lateness.
+POOL_BATCHES = 32
 
 
 @dataclass(slots=True)
@@ -58,9 +64,7 @@ class Batcher(Generic[T]):
         self.max_size = settings.max_size
         self.max_tokens = settings.max_tokens
         self.max_wait = settings.max_wait_ms / 1000.0
-        # under a backlog, sort this many batches' worth of messages by length before cutting:
-        # similar lengths share a batch and little compute goes to padding
-        self.pool_batches = 8
+        self.pool_batches = POOL_BATCHES
         self._pending: dict[str, _Pending[T]] = {}
 
     def __len__(self) -> int:
@@ -142,7 +146,7 @@ class Batcher(Generic[T]):
         for end in range(1, n + 1):
             longest = lengths[end - 1]
             fits = min(self.max_size, max(1, self.max_tokens // max(1, longest)), end)
-            for size in range(1, fits + 1):
+            for size in _sizes(fits):
                 cost = best[end - size] + BATCH_COST_TOKENS + size * longest
                 if cost < best[end]:
                     best[end], start_of[end] = cost, end - size
@@ -157,3 +161,12 @@ class Batcher(Generic[T]):
     def _batch(route: str, pending: _Pending[T], indices: list[int]) -> Batch[T]:
         return Batch(route, [pending.items[i] for i in indices], [pending.tokens[i] for i in indices],
                      [pending.arrived[i] for i in indices])
+
+
+@functools.cache
+def _sizes(fits: int) -> tuple[int, ...]:
+    """Batch sizes the cut-point search tries for a batch ending at a given item: every size up to
+    8, then multiples of 8, and the largest that fits. A full search tried all 64 and cost ~20 ms
+    of the event loop per 2,000 pending messages; this one a quarter of that, for cuts that pad
+    within 1 % as little (bench/README.md)."""
+    return tuple(sorted({*range(1, min(fits, 8) + 1), *range(8, fits + 1, 8), fits}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from monitor.batching import Batcher
+from monitor.batching import BATCH_COST_TOKENS, POOL_BATCHES, Batcher
 from monitor.settings import BatchSettings
 
 
@@ -45,11 +45,27 @@ def test_a_lone_message_waits_at_most_max_wait() -> None:
 
 def test_backlog_is_cut_into_similar_length_batches() -> None:
     batcher: Batcher[int] = Batcher(BatchSettings(max_size=4, max_tokens=100_000, max_wait_ms=1000))
-    lengths = [100, 5] * 16  # a backlog of eight batches' worth, interleaved
+    lengths = [100, 5] * (2 * POOL_BATCHES)  # a backlog of a whole sorting window, interleaved
     out = []
     for i, n in enumerate(lengths):
         out += batcher.add("default", i, n, 0.0)
-    assert [sorted(lengths[i] for i in b.items) for b in out] == [[5] * 4] * 4 + [[100] * 4] * 4
+    half = POOL_BATCHES // 2
+    assert [sorted(lengths[i] for i in b.items) for b in out] == [[5] * 4] * half + [[100] * 4] * half
+
+
+def test_cut_point_search_pads_about_as_little_as_a_full_search() -> None:
+    lengths = sorted(((i * 37) % 250) + 6 for i in range(2000))
+    batcher: Batcher[int] = Batcher(BatchSettings())
+
+    def cost(ends: list[int]) -> int:
+        return sum(BATCH_COST_TOKENS + lengths[e - 1] * (e - s) for s, e in zip([0] + ends, ends))
+
+    sparse = cost(batcher._split(lengths))
+    full = [0] + [float("inf")] * len(lengths)
+    for end in range(1, len(lengths) + 1):
+        fits = min(64, batcher.max_tokens // lengths[end - 1], end)
+        full[end] = min(full[end - size] + BATCH_COST_TOKENS + size * lengths[end - 1] for size in range(1, fits + 1))
+    assert full[-1] <= sparse <= 1.01 * full[-1]
 
 
 def test_short_and_long_messages_go_in_separate_batches_when_padding_costs_more() -> None:
