@@ -11,6 +11,11 @@ branches on shapes), so one trace serves every batch shape. It calls the stack's
 with the same weights, so it computes what ``Stack.forward`` computes in eval mode; the
 tests compare the two on the shipped models.
 
+In bf16 on CPU the dense layers run on weights prepacked once into oneDNN's blocked layout
+(a plain bf16 weight is reordered on every call), with GELU and the residual adds fused into
+them; each fused form is checked against the plain layer at load, and fp32, CUDA or a build
+without these operators keep plain ``nn.Linear`` calls.
+
 ``torch.jit`` is deprecated upstream in favour of ``torch.export``, whose CPU path compiles
 C++ at load time; until that is practical in a slim container, tracing is used when it works
 and the eager forward pass otherwise (``models.trace: false`` forces eager).
