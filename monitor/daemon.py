@@ -175,8 +175,10 @@ class Daemon:
             ]
             for task in tasks:
                 task.add_done_callback(self._stage_ended)
+            judge = asyncio.create_task(self._judge_loop(), name="judge")
+            judge.add_done_callback(self._stage_ended)  # a failing rule stops the daemon, as it does in a batch
             aux = [asyncio.create_task(self._commit_loop(), name="commit"), asyncio.create_task(self._probe_loop(), name="probe"),
-                   asyncio.create_task(self._judge_loop(), name="judge")]
+                   judge]
             await self._fetch_loop()
             await self._drain(tasks)
             if self._open_unjudged:
