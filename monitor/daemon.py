@@ -181,9 +181,7 @@ class Daemon:
                    judge]
             await self._fetch_loop()
             await self._drain(tasks)
-            if self._open_unjudged:
-                self._open_unjudged = False
-                await self._judge(True)
+            await self._judge_unjudged()
             for task in aux:
                 task.cancel()
             await _settle(aux)
@@ -476,9 +474,14 @@ class Daemon:
         for longer than OPEN_BUCKET_EVERY_SECONDS."""
         while True:
             await asyncio.sleep(OPEN_BUCKET_EVERY_SECONDS)
-            if self._open_unjudged and time.monotonic() - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS:
-                self._open_unjudged = False
-                await self._judge(True)
+            if time.monotonic() - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS:
+                await self._judge_unjudged()
+
+    async def _judge_unjudged(self) -> None:
+        """Judge the open bucket if records were counted since it was last judged."""
+        if self._open_unjudged:
+            self._open_unjudged = False
+            await self._judge(True)
 
     def _trend(self, enriched: list[Enriched]) -> None:
         """Count a batch into trends; the watermark follows each partition in offset order
