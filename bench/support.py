@@ -104,10 +104,9 @@ async def produce_paced(bootstrap: str, topic: str, texts: list[str], rate: floa
         await producer.stop()
 
 
-async def consume_all(bootstrap: str, topic: str, count: int, timeout: float,
-                      stats: ProcessStats | list[ProcessStats] | None = None, parse: bool = True) -> list[dict[str, Any]]:
-    """Read ``count`` records; each with its timestamp and (``parse``) its parsed value. Not parsing
-    keeps this harness from taking CPU time from the daemon it measures on the same cores."""
+async def consume_all(bootstrap: str, topic: str, count: int, timeout: float, parse: bool = True) -> list[dict[str, Any]]:
+    """Read ``count`` records; each with its timestamp and (``parse``) its parsed value. Called once the
+    daemon has finished (``wait_written``), so reading takes no CPU from what is measured."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
@@ -120,8 +119,6 @@ async def consume_all(bootstrap: str, topic: str, count: int, timeout: float,
                 raise TimeoutError(f"only {len(out)} of {count} records on {topic}")
             for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
                 out += [{"timestamp_ms": r.timestamp, "value": json.loads(r.value) if parse else None} for r in records]
-            for s in stats if isinstance(stats, list) else [stats] if stats else []:
-                s.sample()
     finally:
         await consumer.stop()
     return out

@@ -166,7 +166,7 @@ class Batcher(Generic[T]):
 @functools.cache
 def _sizes(fits: int) -> tuple[int, ...]:
     """Batch sizes the cut-point search tries for a batch ending at a given item: every size up to
-    8, then multiples of 8, and the largest that fits. A full search tried all 64 and cost ~20 ms
-    of the event loop per 2,000 pending messages; this one a quarter of that, for cuts that pad
-    within 1 % as little (bench/README.md)."""
+    8, then multiples of 8, and the largest that fits. A full search tried all 64 and took 13 ms
+    of the event loop over 2,048 pending lengths; this one takes 4 ms, for cuts whose cost was
+    within 0.2 % of the full search's (a test bounds it at 1 %)."""
     return tuple(sorted({*range(1, min(fits, 8) + 1), *range(8, fits + 1, 8), fits}))
