@@ -55,6 +55,7 @@ class _Pending(Generic[T]):
     arrived: list[float] = field(default_factory=list)
     first_at: float = 0.0  # the oldest arrival
     longest: int = 0
+    plan: list[Batch[T]] | None = None  # batches already cut from exactly these items (put back unused)
 
 
 class Batcher(Generic[T]):
@@ -79,6 +80,7 @@ class Batcher(Generic[T]):
         pending.tokens.append(tokens)
         pending.arrived.append(now)
         pending.longest = max(pending.longest, tokens)
+        pending.plan = None
         if len(pending.items) >= self.max_size * self.pool_batches or self._over_budget(pending):
             return self._cut(route, keep_partial=True)
         return []
@@ -102,8 +104,16 @@ class Batcher(Generic[T]):
         return deadline is not None and now >= deadline
 
     def put_back(self, batch: Batch[T]) -> None:
-        """Return a cut batch that found no free worker: its items rejoin (and keep their age in) the pending set."""
+        """Return a cut batch that found no free worker: its items rejoin (and keep their age in) the pending set.
+
+        Until something new arrives, the next cut hands back the put-back batches as they were
+        instead of sorting and searching the same lengths again (under a backlog every free worker
+        asks for one batch out of up to ``max_in_flight`` pending messages)."""
         pending = self._pending.setdefault(batch.route, _Pending())
+        if not pending.items:
+            pending.plan = [batch]
+        elif pending.plan is not None:
+            pending.plan.append(batch)
         pending.first_at = min(pending.first_at, batch.oldest) if pending.items else batch.oldest
         pending.items.extend(batch.items)
         pending.tokens.extend(batch.tokens)
@@ -122,6 +132,8 @@ class Batcher(Generic[T]):
 
     def _cut(self, route: str, keep_partial: bool) -> list[Batch[T]]:
         pending = self._pending.pop(route)
+        if pending.plan is not None and not keep_partial:
+            return pending.plan
         order = sorted(range(len(pending.items)), key=pending.tokens.__getitem__)
         ends = self._split([pending.tokens[i] for i in order])
         batches = [self._batch(route, pending, order[start:end]) for start, end in zip([0] + ends, ends)]

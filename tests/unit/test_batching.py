@@ -81,6 +81,25 @@ def test_short_and_long_messages_go_in_separate_batches_when_padding_costs_more(
     assert len(batcher.due(3.0)) == 1
 
 
+def test_batches_put_back_come_out_unchanged_until_something_arrives() -> None:
+    """Under a backlog each free worker takes one batch and the rest go back: they are not re-cut
+    (a sort and a search over every pending length) unless new messages could change the cuts."""
+    batcher: Batcher[int] = Batcher(BatchSettings(max_size=4, max_wait_ms=0))
+    for i, tokens in enumerate([5, 40, 6, 41, 7, 42, 8, 43, 90]):
+        batcher.add("default", i, tokens, now=1.0)
+    first, *rest = batcher.due(1.0)
+    for batch in rest:
+        batcher.put_back(batch)
+    again = batcher.due(1.0)
+    assert [b.items for b in again] == [b.items for b in rest]
+    assert [b.oldest for b in again] == [b.oldest for b in rest]
+    for batch in again[1:]:
+        batcher.put_back(batch)
+    assert [b.items for b in again[1:]] == [[8]]  # the 90-token post
+    batcher.add("default", 99, 44, now=1.5)  # a newcomer: the pending set is cut afresh, and both share a batch
+    assert [sorted(b.items) for b in batcher.due(1.5)] == [[8, 99]]
+
+
 def test_a_batch_put_back_keeps_its_age_and_rejoins_newcomers() -> None:
     batcher: Batcher[str] = Batcher(BatchSettings(max_size=64, max_wait_ms=20))
     batcher.add("default", "old", 10, now=1.0)
