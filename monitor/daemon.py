@@ -81,7 +81,8 @@ class Daemon:
         self.tracker = OffsetTracker()
         self.decoder = Decoder(settings.input)
         self.source = KafkaSource(
-            settings.kafka, self.tracker, self.metrics, settings.shutdown_grace_seconds / 2, self._checkpoint
+            settings.kafka, self.tracker, self.metrics, settings.shutdown_grace_seconds / 2, self._checkpoint,
+            on_backlog=self._expect,
         )
         self.emitter = Emitter(settings.kafka, self.metrics)
         self.sinks = SinkDispatcher(
@@ -223,6 +224,11 @@ class Daemon:
         self.applied = AppliedOffsets.from_state(state["applied"])
         log.info("trend state restored", path=str(self.checkpoint_file.path), watermark=self.trends.watermark,
                  topics=len(self.trends.baselines), firing=len(self.alerts.firing))
+
+    def _expect(self, partitions: list[tuple[str, int]]) -> None:
+        """Newly assigned partitions with records waiting hold the trends' watermark until their first is counted."""
+        for partition in partitions:
+            self.trends.expect(partition)
 
     async def _checkpoint(self, offsets: dict[tuple[str, int], int]) -> None:
         """Save trend and alert state with the offsets about to be committed (called before every commit)."""

@@ -2,7 +2,8 @@
 
 Offsets are committed only from the ``OffsetTracker``: never past a message whose effects
 are not done. On revocation the pipeline is given time to finish the revoked partitions'
-work, then their offsets are committed before the partitions move.
+work, then their offsets are committed before the partitions move. On assignment the source
+says which new partitions have records waiting, before the first of them is fetched.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Awaitable, Callable
+
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
@@ -22,6 +24,7 @@ from monitor.records import RawRecord, SourcePosition
 from monitor.settings import KafkaSettings
 
 log = get_logger(__name__)
+BACKLOG_PROBE_SECONDS = 5.0  # how long the assignment waits for the offsets that tell which partitions have a backlog
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -40,6 +43,7 @@ class _Rebalance(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.source.metrics.rebalances.inc()
         log.info("partitions assigned", partitions=[f"{tp.topic}-{tp.partition}" for tp in assigned])
+        await self.source.report_backlog(assigned)
 
 
 class KafkaSource:
@@ -48,9 +52,11 @@ class KafkaSource:
     def __init__(
         self, settings: KafkaSettings, tracker: OffsetTracker, metrics: Metrics, drain_timeout: float,
         before_commit: Callable[[dict[tuple[str, int], int]], Awaitable[None]] | None = None,
+        on_backlog: Callable[[list[tuple[str, int]]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.before_commit = before_commit
+        self.on_backlog = on_backlog
         self.tracker = tracker
         self.metrics = metrics
         self.drain_timeout = drain_timeout
@@ -116,6 +122,35 @@ class KafkaSource:
                     )
                 )
         return out
+
+    async def report_backlog(self, assigned: list[TopicPartition]) -> None:
+        """Pass ``on_backlog`` the newly assigned partitions that have records past the group's committed
+        offset (with none committed, past where ``auto_offset_reset`` starts reading).
+
+        One fetch need not carry every partition (several brokers, size limits), and the trends'
+        watermark must not run ahead on the partitions read first while another one's older
+        records are still on the way. If the offsets cannot be had in time, nothing is reported:
+        each partition then counts from its first fetched record, as before.
+        """
+        consumer = self.consumer
+        if self.on_backlog is None or consumer is None or not assigned:
+            return
+        try:
+            async with asyncio.timeout(BACKLOG_PROBE_SECONDS):
+                ends = await consumer.end_offsets(assigned)
+                starts = await consumer.beginning_offsets(assigned)
+                waiting = []
+                for tp in assigned:
+                    committed = await consumer.committed(tp)
+                    if committed is None:
+                        committed = starts[tp] if self.settings.auto_offset_reset == "earliest" else ends[tp]
+                    if ends[tp] > max(committed, starts[tp]):
+                        waiting.append((tp.topic, tp.partition))
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("could not tell which assigned partitions have a backlog", error=repr(exc))
+            return
+        if waiting:
+            self.on_backlog(sorted(waiting))
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume every assigned partition (backpressure)."""

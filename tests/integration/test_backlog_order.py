@@ -8,8 +8,12 @@ import json
 import random
 import time
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from monitor.daemon import Daemon
 from monitor.metrics import Metrics
+from monitor.offsets import OffsetTracker
+from monitor.sources.kafka import KafkaSource
 from tests.support.config import daemon_settings
 from tests.support.kafka import unique
 from tests.support.streams import consume_until, create_topics, produce
@@ -42,3 +46,39 @@ async def test_a_time_ordered_backlog_loses_nothing_to_lateness(broker, tiny_mod
     assert late == 0, f"{late:.0f} of {N} backlog records were refused as late"
     counted = sum(b.count + b.duplicates for b in daemon.trends.buckets["__all__"].values())
     assert counted == N
+
+
+async def test_partitions_with_records_waiting_are_known_when_assigned_before_any_fetch(broker, tiny_models):
+    """A fetch need not carry every partition; the trends hold the watermark for the ones reported
+    here, so a partition read late does not find its buckets closed by the others."""
+    topic = unique("assigned")
+    settings = daemon_settings(broker.bootstrap, tiny_models, topic)
+    await create_topics(broker.bootstrap, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for partition in (0, 2):  # partition 1 stays empty
+            for i in range(5):
+                await producer.send_and_wait(topic, json.dumps({"text": f"story {i}"}).encode(), partition=partition)
+    finally:
+        await producer.stop()
+    # the group has already processed partition 2 to its end
+    committer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=settings.kafka.group_id,
+                                 enable_auto_commit=False)
+    await committer.start()
+    try:
+        committer.assign([TopicPartition(topic, 2)])
+        await committer.commit({TopicPartition(topic, 2): 5})
+    finally:
+        await committer.stop()
+
+    reported: list[tuple[str, int]] = []
+    assigned = asyncio.Event()
+    source = KafkaSource(settings.kafka, OffsetTracker(), Metrics(), 5.0,
+                         on_backlog=lambda keys: (reported.extend(keys), assigned.set()))
+    assert await source.start(asyncio.Event())
+    try:
+        await asyncio.wait_for(assigned.wait(), 60)  # the group assigns without a single fetch
+    finally:
+        await source.stop()
+    assert reported == [(topic, 0)]
