@@ -230,13 +230,16 @@ def daemon_config(path: Path, bootstrap: str, topic: str, precision: str) -> Pat
     return path
 
 
-async def wait_ready(config: Path, timeout: float = 300) -> None:
-    """Poll the daemon until /readyz answers 200 and the group has assigned it partitions."""
+async def wait_ready(config: Path, proc: subprocess.Popen[bytes] | None = None, timeout: float = 300) -> None:
+    """Poll the daemon until /readyz answers 200 and the group has assigned it partitions; fail at once
+    if its process (``proc``) exits first."""
     import yaml
 
     port = yaml.safe_load(config.read_text())["http"]["port"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited with code {proc.returncode} before it was ready; see its log")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
                 ready = resp.status == 200
