@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +17,7 @@ from tests.deploy.conftest import REPO, run_tool
 from tests.deploy.dockerfile import Rehearsal, exec_form, lineage, parse
 from tests.support.kafka import unique
 from tests.support.process import free_port
+from tests.support.streams import consume_until, create_topics, produce
 
 DOCKERFILE = REPO / "Dockerfile"
 
@@ -74,7 +77,7 @@ def _ready(port: int) -> bool:
         return False
 
 
-def test_build_steps_and_entry_point_run_in_a_clean_environment(broker, tiny_models, tmp_path):
+def test_build_steps_and_entry_point_run_in_a_clean_environment(broker, tmp_path):
     stages = parse(DOCKERFILE)
     layer = _dependency_layer(tmp_path)
     base_env = {"PATH": _base_python_path(tmp_path), "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8",
@@ -122,9 +125,8 @@ def test_build_steps_and_entry_point_run_in_a_clean_environment(broker, tiny_mod
     topic = unique("image")
     env = dict(runtime.env, MONITOR_HTTP__PORT=str(port), MONITOR_KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap,
                MONITOR_KAFKA__INPUT_TOPICS=topic, MONITOR_KAFKA__GROUP_ID=f"{topic}-group",
-               # The tiny test models instead of the shipped bundles: this checks the process, not the models.
-               MONITOR_MODELS__DEFAULT=f'{{"topic": "{tiny_models["topic"]}", "sentiment": "{tiny_models["sentiment"]}"}}',
-               MONITOR_MODELS__BY_LANGUAGE="{}")
+               MONITOR_KAFKA__OUTPUT_TOPIC=f"{topic}.enriched", MONITOR_KAFKA__DEAD_LETTER_TOPIC=f"{topic}.dlq")
+    asyncio.run(create_topics(broker.bootstrap, topic))
     command = exec_form(final["ENTRYPOINT"].args) + exec_form(final["CMD"].args)
     healthcheck = exec_form(final["HEALTHCHECK"].args.split("CMD", 1)[1].strip())
     assert final["STOPSIGNAL"].args == "SIGTERM"
@@ -141,6 +143,15 @@ def test_build_steps_and_entry_point_run_in_a_clean_environment(broker, tiny_mod
         while not _ready(port):  # consuming, so SIGTERM exercises the drain and the final commit
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "daemon.log").read_text()[-3000:]
             time.sleep(0.3)
+        # the shipped bundles, as the image holds them, classify both routes
+        asyncio.run(produce(broker.bootstrap, topic, [
+            json.dumps({"id": "en", "text": "Bank fined for fraud as shares plunge", "language": "en"}).encode(),
+            json.dumps({"id": "zh", "text": "央行宣布降准，股市大涨", "language": "zh"}).encode(),
+        ]))
+        out = asyncio.run(consume_until(broker.bootstrap, [f"{topic}.enriched"], lambda rs: len(rs) >= 2, timeout=120))
+        by_id = {r.json()["id"]: r.json() for r in out}
+        assert by_id["en"]["topic"]["label"] == "business" and by_id["zh"]["topic"]["label"] == "business"
+        assert by_id["en"]["models"] != by_id["zh"]["models"], "Chinese goes through the multilingual bundle"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=float(env.get("MONITOR_SHUTDOWN_GRACE_SECONDS", 30)) + 10) == 0
     finally:
