@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from monitor.models.base import Backend, Encoded, ModelLoadError, Precision, resolve_device
@@ -142,22 +141,18 @@ class Classifier:
         route = self.routes[batch.route]
         outputs = [backend.forward(part) for backend, part in zip(route.backends, batch.parts)]
         truncated = batch.truncated
-        per_task: dict[str, tuple[np.ndarray, tuple[str, ...], str]] = {}
+        # whole-batch conversions (argmax, and Python floats via tolist) instead of per-row numpy calls
+        per_task: dict[str, tuple[list[list[float]], list[int], tuple[str, ...], str]] = {}
         for task, index in route.task_owner.items():
             backend = route.backends[index]
-            per_task[task] = (outputs[index][task], backend.info.tasks[task], _model_id(backend))
+            probs = outputs[index][task]
+            per_task[task] = (probs.tolist(), probs.argmax(axis=1).tolist(), backend.info.tasks[task], _model_id(backend))
         predictions = []
         for row in range(len(truncated)):
             tasks = {}
-            for task, (probs, labels, model) in per_task.items():
-                dist = probs[row]
-                best = int(dist.argmax())
-                tasks[task] = TaskResult(
-                    label=labels[best],
-                    score=float(dist[best]),
-                    distribution={label: float(p) for label, p in zip(labels, dist)},
-                    model=model,
-                )
+            for task, (rows, best, labels, model) in per_task.items():
+                dist, top = rows[row], best[row]
+                tasks[task] = TaskResult(label=labels[top], score=dist[top], distribution=dict(zip(labels, dist)), model=model)
             predictions.append(Prediction(tasks=tasks, truncated=truncated[row]))
         return predictions
 
