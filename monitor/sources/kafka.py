@@ -139,9 +139,9 @@ class KafkaSource:
             async with asyncio.timeout(BACKLOG_PROBE_SECONDS):
                 ends = await consumer.end_offsets(assigned)
                 starts = await consumer.beginning_offsets(assigned)
+                committed_offsets = await asyncio.gather(*(consumer.committed(tp) for tp in assigned))  # a request each
                 waiting = []
-                for tp in assigned:
-                    committed = await consumer.committed(tp)
+                for tp, committed in zip(assigned, committed_offsets):
                     if committed is None:
                         committed = starts[tp] if self.settings.auto_offset_reset == "earliest" else ends[tp]
                     if ends[tp] > max(committed, starts[tp]):
