@@ -160,6 +160,7 @@ class ProcessStats:
     _gpu_samples: list[float] = field(default_factory=list)
     _threads_start: dict[str, float] | None = None
     threads_percent: dict[str, float] = field(default_factory=dict)  # CPU % per thread name, e.g. textmon-infer
+    threads_seconds: dict[str, float] = field(default_factory=dict)  # CPU seconds per thread name since the first sample
 
     def _thread_seconds(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -194,7 +195,8 @@ class ProcessStats:
         if elapsed > 0.5:
             self.cpu_percent = 100 * (cpu - self.cpu_start) / elapsed
             start = self._threads_start or {}
-            self.threads_percent = {name: 100 * (t - start.get(name, 0.0)) / elapsed for name, t in threads.items()}
+            self.threads_seconds = {name: t - start.get(name, 0.0) for name, t in threads.items()}
+            self.threads_percent = {name: 100 * t / elapsed for name, t in self.threads_seconds.items()}
         util = gpu_utilisation()
         if util is not None:
             self._gpu_samples.append(util)

@@ -77,7 +77,7 @@ def measure_limit(texts: list[str], precision: str, batch: int = 64) -> dict[str
             layouts[f"{cores} workers x 1 thread"] = _best_of(2, lambda: list(pool.map(run, prepared)))
     best_layout = min(layouts, key=layouts.__getitem__)
     best = layouts[best_layout]
-    return {"messages_per_s": len(texts) / best, "tokens_per_s": tokens / best, "layout": best_layout,
+    return {"messages_per_s": len(texts) / best, "tokens_per_s": tokens / best, "layout": best_layout, "cores": cores,
             "layouts_messages_per_s": {k: len(texts) / v for k, v in layouts.items()},
             "routes": {r: len(v) for r, v in by_route.items()}, "models": classifier.describe()}
 
@@ -124,9 +124,11 @@ async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir:
     cpu = {f"daemon {name}": round(pct, 1) for name, pct in sorted(stats.threads_percent.items()) if pct >= 0.5}
     if broker_stats:
         cpu["broker"] = round(broker_stats.cpu_percent, 1)
+    # from ready (models warm) to the last record written: the inference threads' CPU is that of these messages
+    infer = sum(t for name, t in stats.threads_seconds.items() if name.startswith("textmon-infer"))
     return {"messages_per_s": (len(times) - 1) / seconds if seconds > 0 else float("nan"),
             "peak_rss_mib": stats.peak_rss_mib, "cpu_percent": stats.cpu_percent, "gpu_util": stats.gpu_util,
-            "cpu_percent_by_thread": cpu}
+            "cpu_percent_by_thread": cpu, "inference_cpu_ms_per_message": 1000 * infer / len(texts)}
 
 
 async def measure_latency(broker: Broker, texts: list[str], precision: str, rate: float, seconds: float,
@@ -199,6 +201,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                   + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
             daemon = await measure_daemon(broker, texts, precision, workdir, args.daemon_runs)
             daemon["ratio_to_limit"] = daemon["messages_per_s"] / limit["messages_per_s"]
+            if result["hardware"]["cuda"] is None:
+                # the limit's CPU per message, with every core busy; against it, how well the daemon's workers use theirs
+                daemon["limit_cpu_ms_per_message"] = 1000 * limit["cores"] / limit["messages_per_s"]
             if not args.skip_latency:
                 daemon["latency"] = await measure_latency(
                     broker, texts, precision, 0.5 * daemon["messages_per_s"], args.latency_seconds, workdir,
@@ -236,6 +241,10 @@ def print_table(result: dict[str, Any]) -> None:
         lat = r.get("latency")
         if "runs_messages_per_s" in r and len(r["runs_messages_per_s"]) > 1:
             print(f"  {r['what']}: best of runs at {', '.join(f'{x:.0f}' for x in r['runs_messages_per_s'])} msg/s")
+        if r.get("limit_cpu_ms_per_message") and r.get("inference_cpu_ms_per_message"):
+            own, ref = r["inference_cpu_ms_per_message"], r["limit_cpu_ms_per_message"]
+            print(f"  {r['what']}: inference used {own:.2f} ms of CPU a message; the limit {ref:.2f} ms of "
+                  f"its cores' time ({ref / own:.0%})")
         if lat:
             print(f"  {r['what']}: latency at {lat['rate']:.0f} msg/s over {lat['seconds']:.0f} s after "
                   f"{lat['warmup_seconds']:.0f} s at that rate; p99 {lat['p99_ms_including_warmup']:.0f} ms counting those")
