@@ -155,6 +155,9 @@ class ProcessStats:
     started: float = field(default_factory=time.monotonic)
     cpu_start: float | None = None
     peak_rss_mib: float = 0.0
+    # RSS counts the shared libraries' pages too (torch's CUDA libraries alone are 150-300 MiB of them,
+    # more when the page cache holds the whole files); the private, anonymous part is sampled apart
+    peak_rss_anon_mib: float = 0.0
     cpu_percent: float = 0.0
     gpu_util: float | None = None
     _gpu_samples: list[float] = field(default_factory=list)
@@ -186,6 +189,8 @@ class ProcessStats:
             for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     self.peak_rss_mib = max(self.peak_rss_mib, int(line.split()[1]) / 1024)
+                elif line.startswith("RssAnon:"):
+                    self.peak_rss_anon_mib = max(self.peak_rss_anon_mib, int(line.split()[1]) / 1024)
         except (FileNotFoundError, ProcessLookupError):
             return
         threads = self._thread_seconds()

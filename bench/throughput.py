@@ -127,7 +127,8 @@ async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir:
     # from ready (models warm) to the last record written: the inference threads' CPU is that of these messages
     infer = sum(t for name, t in stats.threads_seconds.items() if name.startswith("textmon-infer"))
     return {"messages_per_s": (len(times) - 1) / seconds if seconds > 0 else float("nan"),
-            "peak_rss_mib": stats.peak_rss_mib, "cpu_percent": stats.cpu_percent, "gpu_util": stats.gpu_util,
+            "peak_rss_mib": stats.peak_rss_mib, "peak_rss_anon_mib": stats.peak_rss_anon_mib,
+            "cpu_percent": stats.cpu_percent, "gpu_util": stats.gpu_util,
             "cpu_percent_by_thread": cpu, "inference_cpu_ms_per_message": 1000 * infer / len(texts)}
 
 
@@ -241,6 +242,9 @@ def print_table(result: dict[str, Any]) -> None:
         lat = r.get("latency")
         if "runs_messages_per_s" in r and len(r["runs_messages_per_s"]) > 1:
             print(f"  {r['what']}: best of runs at {', '.join(f'{x:.0f}' for x in r['runs_messages_per_s'])} msg/s")
+        if r.get("peak_rss_anon_mib"):
+            print(f"  {r['what']}: peak RSS {r['peak_rss_mib']:.0f} MiB, of which private (anonymous) memory at most "
+                  f"{r['peak_rss_anon_mib']:.0f} MiB (sampled twice a second once ready); the rest is shared library pages")
         if r.get("limit_cpu_ms_per_message") and r.get("inference_cpu_ms_per_message"):
             own, ref = r["inference_cpu_ms_per_message"], r["limit_cpu_ms_per_message"]
             print(f"  {r['what']}: inference used {own:.2f} ms of CPU a message; the limit {ref:.2f} ms of "
