@@ -158,9 +158,10 @@ async def measure_latency(broker: Broker, texts: list[str], precision: str, rate
         proc.terminate()
         proc.wait(120)
     records = await consume_all(broker.bootstrap, f"{topic}.enriched", count, timeout=600)
-    every = sorted(r["timestamp_ms"] / 1000 - r["value"]["broker_time"] for r in records)
-    latencies = sorted(r["timestamp_ms"] / 1000 - r["value"]["broker_time"] for r in records
-                       if int(r["value"]["id"][1:]) >= warm)  # ids are "b<index in the stream>"
+    # (index in the stream, latency); ids are "b<index>"
+    timed = [(int(r["value"]["id"][1:]), r["timestamp_ms"] / 1000 - r["value"]["broker_time"]) for r in records]
+    every = sorted(latency for _, latency in timed)
+    latencies = sorted(latency for index, latency in timed if index >= warm)
     return {"rate": rate, "seconds": seconds, "warmup_seconds": warmup_seconds,
             "p50_ms": 1000 * statistics.median(latencies), "p99_ms": 1000 * _p99(latencies),
             "p99_ms_including_warmup": 1000 * _p99(every),
