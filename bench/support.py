@@ -164,6 +164,10 @@ class ProcessStats:
     _threads_start: dict[str, float] | None = None
     threads_percent: dict[str, float] = field(default_factory=dict)  # CPU % per thread name, e.g. textmon-infer
     threads_seconds: dict[str, float] = field(default_factory=dict)  # CPU seconds per thread name since the first sample
+    # per thread name, the average thread's wall time split three ways (%, from the kernel's schedstat):
+    # running, runnable but waiting for a core, and off the CPU (waiting for work, I/O or a lock)
+    threads_sched: dict[str, dict[str, float]] = field(default_factory=dict)
+    _sched_start: dict[str, tuple[str, float, float]] | None = None
 
     def _thread_seconds(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -177,6 +181,40 @@ class ProcessStats:
             name = head.split("(", 1)[1]
             out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
         return out
+
+    def _sched(self) -> dict[str, tuple[str, float, float]]:
+        """Thread id -> (name, seconds on a core, seconds runnable but waiting for one)."""
+        out: dict[str, tuple[str, float, float]] = {}
+        try:
+            tasks = list(Path(f"/proc/{self.pid}/task").iterdir())
+        except OSError:
+            return out
+        for task in tasks:
+            try:
+                # the main thread runs the daemon's event loop; other unnamed threads are "python" too
+                name = "event loop" if task.name == str(self.pid) else (task / "comm").read_text().strip()
+                ran, waited = (task / "schedstat").read_text().split()[:2]
+            except (OSError, ValueError):
+                continue  # a thread that has just ended, or a kernel without scheduler statistics
+            out[task.name] = (name, int(ran) / 1e9, int(waited) / 1e9)
+        return out
+
+    def _sched_split(self, now: dict[str, tuple[str, float, float]], elapsed: float) -> dict[str, dict[str, float]]:
+        sums: dict[str, list[float]] = {}
+        for tid, (name, ran, waited) in now.items():
+            if self._sched_start is None or tid not in self._sched_start:
+                continue  # threads born since the first sample have no full interval
+            _, ran0, waited0 = self._sched_start[tid]
+            acc = sums.setdefault(name, [0, 0.0, 0.0])
+            acc[0] += 1
+            acc[1] += ran - ran0
+            acc[2] += waited - waited0
+        split = {}
+        for name, (n, ran, waited) in sums.items():
+            running, queued = 100 * ran / (n * elapsed), 100 * waited / (n * elapsed)
+            split[name] = {"threads": n, "running": running, "waiting_for_core": queued,
+                           "off_cpu": max(0.0, 100 - running - queued)}
+        return split
 
     def _cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -193,11 +231,13 @@ class ProcessStats:
                     self.peak_rss_anon_mib = max(self.peak_rss_anon_mib, int(line.split()[1]) / 1024)
         except (FileNotFoundError, ProcessLookupError):
             return
-        threads = self._thread_seconds()
+        threads, sched = self._thread_seconds(), self._sched()
         if self.cpu_start is None:
             self.cpu_start, self.started, self._threads_start = cpu, time.monotonic(), threads
+            self._sched_start = sched
         elapsed = time.monotonic() - self.started
         if elapsed > 0.5:
+            self.threads_sched = self._sched_split(sched, elapsed)
             self.cpu_percent = 100 * (cpu - self.cpu_start) / elapsed
             start = self._threads_start or {}
             self.threads_seconds = {name: t - start.get(name, 0.0) for name, t in threads.items()}

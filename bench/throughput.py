@@ -129,7 +129,9 @@ async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir:
     return {"messages_per_s": (len(times) - 1) / seconds if seconds > 0 else float("nan"),
             "peak_rss_mib": stats.peak_rss_mib, "peak_rss_anon_mib": stats.peak_rss_anon_mib,
             "cpu_percent": stats.cpu_percent, "gpu_util": stats.gpu_util,
-            "cpu_percent_by_thread": cpu, "inference_cpu_ms_per_message": 1000 * infer / len(texts)}
+            "cpu_percent_by_thread": cpu, "inference_cpu_ms_per_message": 1000 * infer / len(texts),
+            "sched_by_thread": {name: {k: round(v, 1) for k, v in split.items()}
+                                for name, split in stats.threads_sched.items() if split["running"] >= 1.0}}
 
 
 async def measure_latency(broker: Broker, texts: list[str], precision: str, rate: float, seconds: float,
@@ -259,6 +261,17 @@ def print_table(result: dict[str, Any]) -> None:
               f"{hw['cores']} x 100 %):")
         for what, by in shares:
             print(f"  {what}: " + ", ".join(f"{name} {pct:.0f}" for name, pct in by.items()))
+    splits = [(r["what"], r["sched_by_thread"]) for r in result["rows"] if r.get("sched_by_thread")]
+    if splits:
+        print("\nHow each daemon thread spent the run (% of its wall time: running / runnable, waiting for a core /"
+              " off the CPU, waiting for work, I/O or a lock):")
+        for what, by in splits:
+            print(f"  {what}: " + "; ".join(_sched_text(name, v) for name, v in by.items()))
+
+
+def _sched_text(name: str, split: dict[str, float]) -> str:
+    each = f" (x{split['threads']:.0f}, each)" if split["threads"] > 1 else ""
+    return f"{name}{each} {split['running']:.0f} / {split['waiting_for_core']:.0f} / {split['off_cpu']:.0f}"
 
 
 def main() -> None:
