@@ -60,7 +60,11 @@ _SPACE = re.compile(r"\s+")
 def normalise_text(text: str) -> str:
     """NFC, control characters dropped, whitespace collapsed; the same rule at train and test time."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    # every control, format, private-use or unassigned character (category C) is non-printable, so a
+    # printable text has none to drop: one C-speed check instead of a category lookup per character
+    # (the daemon runs this on every message before tokenising)
+    if not text.isprintable():
+        text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     return _SPACE.sub(" ", text).strip()
 
 

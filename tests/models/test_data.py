@@ -24,6 +24,18 @@ def test_normalise_text(raw: str, clean: str) -> None:
     assert data.normalise_text(raw) == clean
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None), max_size=60))
+def test_normalise_text_drops_exactly_the_control_and_format_characters(raw: str) -> None:
+    # the rule as stated, character by character: training and serving must agree with it on any text
+    import re
+    import unicodedata
+
+    nfc = unicodedata.normalize("NFC", raw)
+    kept = "".join(ch for ch in nfc if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    assert data.normalise_text(raw) == re.sub(r"\s+", " ", kept).strip()
+
+
 def test_dedup_keeps_first_and_drops_conflicting_copies() -> None:
     rows = [Example("a", "x"), Example("b", "y"), Example("a", "x"), Example("c", "x"), Example("c", "y")]
     kept, dropped = data.dedup(rows)
