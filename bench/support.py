@@ -167,7 +167,7 @@ class ProcessStats:
     # per thread name, the average thread's wall time split three ways (%, from the kernel's schedstat):
     # running, runnable but waiting for a core, and off the CPU (waiting for work, I/O or a lock)
     threads_sched: dict[str, dict[str, float]] = field(default_factory=dict)
-    _sched_start: dict[str, tuple[str, float, float]] | None = None
+    _sched_start: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # tid -> (first seen, ran, waited)
 
     def _thread_seconds(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -199,19 +199,23 @@ class ProcessStats:
             out[task.name] = (name, int(ran) / 1e9, int(waited) / 1e9)
         return out
 
-    def _sched_split(self, now: dict[str, tuple[str, float, float]], elapsed: float) -> dict[str, dict[str, float]]:
+    def _sched_split(self, now: dict[str, tuple[str, float, float]]) -> dict[str, dict[str, float]]:
+        """Per thread name, the average thread's split of the time since it was first seen (worker pools
+        start threads on demand, so some are first seen after the first sample)."""
+        clock = time.monotonic()
         sums: dict[str, list[float]] = {}
         for tid, (name, ran, waited) in now.items():
-            if self._sched_start is None or tid not in self._sched_start:
-                continue  # threads born since the first sample have no full interval
-            _, ran0, waited0 = self._sched_start[tid]
-            acc = sums.setdefault(name, [0, 0.0, 0.0])
+            seen, ran0, waited0 = self._sched_start.setdefault(tid, (clock, ran, waited))
+            if clock - seen < 0.5:
+                continue  # too new to say anything
+            acc = sums.setdefault(name, [0, 0.0, 0.0, 0.0])
             acc[0] += 1
             acc[1] += ran - ran0
             acc[2] += waited - waited0
+            acc[3] += clock - seen
         split = {}
-        for name, (n, ran, waited) in sums.items():
-            running, queued = 100 * ran / (n * elapsed), 100 * waited / (n * elapsed)
+        for name, (n, ran, waited, wall) in sums.items():
+            running, queued = 100 * ran / wall, 100 * waited / wall
             split[name] = {"threads": n, "running": running, "waiting_for_core": queued,
                            "off_cpu": max(0.0, 100 - running - queued)}
         return split
@@ -234,10 +238,9 @@ class ProcessStats:
         threads, sched = self._thread_seconds(), self._sched()
         if self.cpu_start is None:
             self.cpu_start, self.started, self._threads_start = cpu, time.monotonic(), threads
-            self._sched_start = sched
+        self.threads_sched = self._sched_split(sched)
         elapsed = time.monotonic() - self.started
         if elapsed > 0.5:
-            self.threads_sched = self._sched_split(sched, elapsed)
             self.cpu_percent = 100 * (cpu - self.cpu_start) / elapsed
             start = self._threads_start or {}
             self.threads_seconds = {name: t - start.get(name, 0.0) for name, t in threads.items()}

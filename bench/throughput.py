@@ -8,7 +8,10 @@ English headlines and chat, Chinese chat, repeated to --messages):
 1. limit: the configured models forward-only on pre-tokenised, length-sorted batches;
 2. daemon: Kafka in, enriched records out, trends, alerts and metrics on (a real broker);
 3. naive peers: an aiokafka consumer calling a transformers pipeline per message, and the same
-   with the pipeline's own batching (same encoder weights and size; one task only).
+   with the pipeline's own batching (same encoder weights and size; one task only);
+4. with --lite-layers N: the limit and the daemon again with every encoder cut to its first N
+   layers (meaningless predictions, a fraction of the arithmetic): how much the pipeline around
+   the model costs once the encoder is fast, as on an accelerator.
 
 Prints a table and writes JSON. Starts its own Kafka broker on port 39092.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -36,20 +40,23 @@ from bench.support import (  # noqa: E402
 )
 
 
-def measure_limit(texts: list[str], precision: str, batch: int = 64) -> dict[str, Any]:
+def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers: int = 0) -> dict[str, Any]:
     """Forward passes only, over pre-tokenised length-sorted batches of every route, in the better of
     two layouts: one worker whose operators use every core (intra-op), and one single-threaded worker
-    per core each on its own batch (inter-op); best of two passes each."""
+    per core each on its own batch (inter-op); best of two passes each. ``lite_layers``: encoders cut
+    to that many layers (``bench.lite``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
+    from bench.lite import lite_encoders
     from monitor.models.classifier import Classifier
     from monitor.models.workers import usable_cores
     from monitor.settings import ModelSettings
 
     cores = usable_cores()
-    classifier = Classifier.load(ModelSettings(precision=precision))  # type: ignore[arg-type]
+    with lite_encoders(lite_layers) if lite_layers else contextlib.nullcontext():
+        classifier = Classifier.load(ModelSettings(precision=precision))  # type: ignore[arg-type]
     by_route: dict[str, list[str]] = {}
     for text in texts:
         by_route.setdefault(classifier.route_for(None, text), []).append(text)
@@ -91,21 +98,30 @@ def _best_of(passes: int, work: Any) -> float:
     return best
 
 
-async def measure_daemon(broker: Broker, texts: list[str], precision: str, workdir: Path, runs: int = 1) -> dict[str, Any]:
+def daemon_command(config: Path, lite_layers: int = 0) -> list[str]:
+    """``monitor run`` on ``config``; through ``bench.lite`` when the encoders are cut."""
+    if lite_layers:
+        return [sys.executable, "-m", "bench.lite", str(lite_layers), "--config", str(config), "run"]
+    return [sys.executable, "-m", "monitor.cli", "--config", str(config), "run"]
+
+
+async def measure_daemon(broker: Broker, texts: list[str], precision: str, workdir: Path, runs: int = 1,
+                         lite_layers: int = 0) -> dict[str, Any]:
     """Pre-filled topic, daemon from cold: messages/s from first to last enriched record. With ``runs``
     above one, the best run is reported (the limit is the best of two passes too) and every run is kept."""
-    results = [await _daemon_run(broker, texts, precision, workdir) for _ in range(runs)]
+    results = [await _daemon_run(broker, texts, precision, workdir, lite_layers) for _ in range(runs)]
     best = max(results, key=lambda r: r["messages_per_s"])
     return {**best, "runs_messages_per_s": [round(r["messages_per_s"], 1) for r in results]}
 
 
-async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir: Path) -> dict[str, Any]:
+async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir: Path, lite_layers: int = 0
+                      ) -> dict[str, Any]:
     topic = f"bench-{precision}-{int(time.time() * 1000)}"
     await broker.create(topic, partitions=3)
     await produce_paced(broker.bootstrap, topic, texts, rate=None)
     config = daemon_config(workdir / f"{topic}.yaml", broker.bootstrap, topic, precision)
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--config", str(config), "run"],
-                            stdout=open(workdir / f"{topic}.log", "wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(daemon_command(config, lite_layers), stdout=open(workdir / f"{topic}.log", "wb"),
+                            stderr=subprocess.STDOUT, cwd=REPO)
     stats = ProcessStats(proc.pid)
     broker_stats = ProcessStats(broker.pid) if broker.pid else None
     try:
@@ -196,24 +212,28 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await measure_daemon(broker, texts[: min(len(texts), 3000)], first, workdir)
         if not args.skip_latency:
             await measure_latency(broker, texts, first, 200.0, 10.0, workdir)
-        for precision in args.precisions.split(","):
-            limit = measure_limit(texts, precision)
+        runs = [(precision, 0) for precision in args.precisions.split(",")]
+        if args.lite_layers:
+            runs.append((first, args.lite_layers))
+        for precision, lite in runs:
+            key = f"{precision}, {lite} layer{'s' if lite > 1 else ''}" if lite else precision
+            limit = measure_limit(texts, precision, lite_layers=lite)
             result.setdefault("models", limit["models"])
             result.setdefault("routes", limit["routes"])
-            rows.append({"what": f"limit ({precision}, forward only)", **limit})
-            print(f"limit {precision}: {limit['messages_per_s']:.0f} msg/s ("
+            rows.append({"what": f"limit ({key}, forward only)", "limit_key": key, **limit})
+            print(f"limit {key}: {limit['messages_per_s']:.0f} msg/s ("
                   + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
-            daemon = await measure_daemon(broker, texts, precision, workdir, args.daemon_runs)
+            daemon = await measure_daemon(broker, texts, precision, workdir, args.daemon_runs, lite)
             daemon["ratio_to_limit"] = daemon["messages_per_s"] / limit["messages_per_s"]
             if result["hardware"]["cuda"] is None:
                 # the limit's CPU per message, with every core busy; against it, how well the daemon's workers use theirs
                 daemon["limit_cpu_ms_per_message"] = 1000 * limit["cores"] / limit["messages_per_s"]
-            if not args.skip_latency:
+            if not args.skip_latency and not lite:
                 daemon["latency"] = await measure_latency(
                     broker, texts, precision, 0.5 * daemon["messages_per_s"], args.latency_seconds, workdir,
                     args.latency_warmup_seconds)
-            rows.append({"what": f"daemon end to end ({precision})", **daemon})
-            print(f"daemon {precision}: {daemon['messages_per_s']:.0f} msg/s", flush=True)
+            rows.append({"what": f"daemon end to end ({key})", "limit_key": key, **daemon})
+            print(f"daemon {key}: {daemon['messages_per_s']:.0f} msg/s", flush=True)
         if not args.skip_naive:
             for batched in (False, True):
                 count = min(len(texts), args.naive_messages)
@@ -229,11 +249,12 @@ def print_table(result: dict[str, Any]) -> None:
     hw = result["hardware"]
     print(f"\n{result['messages']} messages, routes {result.get('routes')}; {hw['cores']} cores {hw['cpu']}"
           + (f", GPU {hw['cuda']}" if hw["cuda"] else ""))
-    best_limit = {r["what"].split("(")[1].split(",")[0]: r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit")}
+    best_limit = {r["limit_key"]: r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit")}
+    full_limits = [r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit") and "layer" not in r["limit_key"]]
     print(f"{'what':<38} {'msg/s':>8} {'vs limit':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} {'CPU %':>6}")
     for r in result["rows"]:
-        precision = r["what"].split("(")[1].rstrip(")").split(",")[0] if "(" in r["what"] else None
-        limit = best_limit.get(precision) if precision else max(best_limit.values(), default=None)
+        # the naive peers (no limit of their own) against the fastest full encoder's limit
+        limit = best_limit.get(r["limit_key"]) if "limit_key" in r else max(full_limits, default=None)
         ratio = f"{r['messages_per_s'] / limit:>8.0%}" if limit else ""
         lat = r.get("latency") or {}
         p50 = f"{lat['p50_ms']:>8.0f}" if lat else f"{'':>8}"
@@ -283,6 +304,8 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="measured seconds at half the max rate")
     parser.add_argument("--latency-warmup-seconds", type=float, default=10.0,
                         help="seconds at that rate before the measured ones (not counted)")
+    parser.add_argument("--lite-layers", type=int, default=0,
+                        help="also measure the first precision with encoders cut to this many layers (bench.lite)")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
