@@ -6,7 +6,8 @@ Everything is measured in one run, on this machine, on the same stream (the bund
 English headlines and chat, Chinese chat, repeated to --messages):
 
 1. limit: the configured models forward-only on pre-tokenised, length-sorted batches;
-2. daemon: Kafka in, enriched records out, trends, alerts and metrics on (a real broker);
+2. daemon: Kafka in, enriched records out, trends, alerts and metrics on (a real broker), over
+   the stream twice; the second pass counts, as the limit counts its better pass;
 3. naive peers: an aiokafka consumer calling a transformers pipeline per message, and the same
    with the pipeline's own batching (same encoder weights and size; one task only);
 4. with --lite-layers N: the limit and the daemon again with every encoder cut to its first N
@@ -116,38 +117,47 @@ async def measure_daemon(broker: Broker, texts: list[str], precision: str, workd
 
 async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir: Path, lite_layers: int = 0
                       ) -> dict[str, Any]:
+    """The stream twice over in one daemon: the first pass meets every batch shape for the first time, as
+    the limit's first pass does; the second pass, on shapes already seen, is the one that counts (the limit
+    takes its better pass). Both passes' rates are kept."""
+    n = len(texts)
     topic = f"bench-{precision}-{int(time.time() * 1000)}"
     await broker.create(topic, partitions=3)
-    await produce_paced(broker.bootstrap, topic, texts, rate=None)
+    # the second pass continues the repeated sample (the same texts with later copy numbers)
+    await produce_paced(broker.bootstrap, topic, texts + sample_texts(2 * n)[n:], rate=None)
     config = daemon_config(workdir / f"{topic}.yaml", broker.bootstrap, topic, precision)
     proc = subprocess.Popen(daemon_command(config, lite_layers), stdout=open(workdir / f"{topic}.log", "wb"),
                             stderr=subprocess.STDOUT, cwd=REPO)
-    stats = ProcessStats(proc.pid)
+    stats = ProcessStats(proc.pid)  # from ready to the end: peak memory
+    warm = ProcessStats(proc.pid)  # the second pass: CPU shares
     broker_stats = ProcessStats(broker.pid) if broker.pid else None
     try:
-        await wait_ready(config, proc)  # model loading is not throughput: CPU shares count from here
+        await wait_ready(config, proc)  # model loading is not throughput
         stats.sample()
+        await wait_written(broker.bootstrap, f"{topic}.enriched", 3, n, timeout=1800, stats=[stats])
+        # end offsets are polled twice a second: the second pass's CPU counts from within half a second of its start
+        warm.sample()
         if broker_stats:
             broker_stats.sample()
-        await wait_written(broker.bootstrap, f"{topic}.enriched", 3, len(texts), timeout=1800,
-                           stats=[s for s in (stats, broker_stats) if s])
+        await wait_written(broker.bootstrap, f"{topic}.enriched", 3, 2 * n, timeout=1800,
+                           stats=[s for s in (stats, warm, broker_stats) if s])
     finally:
         proc.terminate()
         proc.wait(120)
-    records = await consume_all(broker.bootstrap, f"{topic}.enriched", len(texts), timeout=600, parse=False)
+    records = await consume_all(broker.bootstrap, f"{topic}.enriched", 2 * n, timeout=600, parse=False)
     times = sorted(r["timestamp_ms"] / 1000 for r in records)
-    seconds = times[-1] - times[0]
-    cpu = {f"daemon {name}": round(pct, 1) for name, pct in sorted(stats.threads_percent.items()) if pct >= 0.5}
+    first, second = times[n - 1] - times[0], times[2 * n - 1] - times[n - 1]
+    cpu = {f"daemon {name}": round(pct, 1) for name, pct in sorted(warm.threads_percent.items()) if pct >= 0.5}
     if broker_stats:
         cpu["broker"] = round(broker_stats.cpu_percent, 1)
-    # from ready (models warm) to the last record written: the inference threads' CPU is that of these messages
-    infer = sum(t for name, t in stats.threads_seconds.items() if name.startswith("textmon-infer"))
-    return {"messages_per_s": (len(times) - 1) / seconds if seconds > 0 else float("nan"),
+    infer = sum(t for name, t in warm.threads_seconds.items() if name.startswith("textmon-infer"))
+    return {"messages_per_s": n / second if second > 0 else float("nan"),
+            "first_pass_messages_per_s": (n - 1) / first if first > 0 else float("nan"),
             "peak_rss_mib": stats.peak_rss_mib, "peak_rss_anon_mib": stats.peak_rss_anon_mib,
-            "cpu_percent": stats.cpu_percent, "gpu_util": stats.gpu_util,
-            "cpu_percent_by_thread": cpu, "inference_cpu_ms_per_message": 1000 * infer / len(texts),
+            "cpu_percent": warm.cpu_percent, "gpu_util": stats.gpu_util,
+            "cpu_percent_by_thread": cpu, "inference_cpu_ms_per_message": 1000 * infer / n,
             "sched_by_thread": {name: {k: round(v, 1) for k, v in split.items()}
-                                for name, split in stats.threads_sched.items() if split["running"] >= 1.0}}
+                                for name, split in warm.threads_sched.items() if split["running"] >= 1.0}}
 
 
 async def measure_latency(broker: Broker, texts: list[str], precision: str, rate: float, seconds: float,
@@ -266,6 +276,9 @@ def print_table(result: dict[str, Any]) -> None:
         lat = r.get("latency")
         if "runs_messages_per_s" in r and len(r["runs_messages_per_s"]) > 1:
             print(f"  {r['what']}: best of runs at {', '.join(f'{x:.0f}' for x in r['runs_messages_per_s'])} msg/s")
+        if "first_pass_messages_per_s" in r:
+            print(f"  {r['what']}: second pass over the stream {r['messages_per_s']:.0f} msg/s (counted); first pass, "
+                  f"from a fresh daemon meeting each batch shape for the first time, {r['first_pass_messages_per_s']:.0f}")
         if r.get("peak_rss_anon_mib"):
             print(f"  {r['what']}: peak RSS {r['peak_rss_mib']:.0f} MiB, of which private (anonymous) memory at most "
                   f"{r['peak_rss_anon_mib']:.0f} MiB (sampled twice a second once ready); the rest is shared library pages")
