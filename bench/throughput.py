@@ -41,11 +41,12 @@ from bench.support import (  # noqa: E402
 )
 
 
-def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers: int = 0) -> dict[str, Any]:
+def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers: int = 0,
+                  layout: str | None = None) -> dict[str, Any]:
     """Forward passes only, over pre-tokenised length-sorted batches of every route, in the better of
     two layouts: one worker whose operators use every core (intra-op), and one single-threaded worker
     per core each on its own batch (inter-op); best of two passes each. ``lite_layers``: encoders cut
-    to that many layers (``bench.lite``)."""
+    to that many layers (``bench.lite``); ``layout``: measure only the layout of that name."""
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
@@ -78,8 +79,9 @@ def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers
     layouts: dict[str, float] = {}
     torch.set_num_threads(cores)
     run(prepared[0])  # warm-up
-    layouts[f"1 worker x {cores} threads"] = _best_of(2, lambda: [run(enc) for enc in prepared])
-    if cores > 1:
+    if layout in (None, f"1 worker x {cores} threads"):
+        layouts[f"1 worker x {cores} threads"] = _best_of(2, lambda: [run(enc) for enc in prepared])
+    if cores > 1 and layout in (None, f"{cores} workers x 1 thread"):
         with ThreadPoolExecutor(cores, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             list(pool.map(run, prepared[:cores]))  # warm-up
             layouts[f"{cores} workers x 1 thread"] = _best_of(2, lambda: list(pool.map(run, prepared)))
@@ -230,10 +232,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             limit = measure_limit(texts, precision, lite_layers=lite)
             result.setdefault("models", limit["models"])
             result.setdefault("routes", limit["routes"])
-            rows.append({"what": f"limit ({key}, forward only)", "limit_key": key, **limit})
             print(f"limit {key}: {limit['messages_per_s']:.0f} msg/s ("
                   + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
             daemon = await measure_daemon(broker, texts, precision, workdir, args.daemon_runs, lite)
+            # this machine's speed drifts within minutes: the better layout again after the daemon, and the
+            # faster of the two measurements is the limit (a slow spell never lowers the bar)
+            again = measure_limit(texts, precision, lite_layers=lite, layout=limit["layout"])
+            limit["before_and_after_messages_per_s"] = [round(limit["messages_per_s"], 1), round(again["messages_per_s"], 1)]
+            if again["messages_per_s"] > limit["messages_per_s"]:
+                limit.update({k: again[k] for k in ("messages_per_s", "tokens_per_s")})
+            print(f"limit {key} after the daemon: {again['messages_per_s']:.0f} msg/s", flush=True)
+            rows.append({"what": f"limit ({key}, forward only)", "limit_key": key, **limit})
             daemon["ratio_to_limit"] = daemon["messages_per_s"] / limit["messages_per_s"]
             if result["hardware"]["cuda"] is None:
                 # the limit's CPU per message, with every core busy; against it, how well the daemon's workers use theirs
@@ -276,6 +285,9 @@ def print_table(result: dict[str, Any]) -> None:
         lat = r.get("latency")
         if "runs_messages_per_s" in r and len(r["runs_messages_per_s"]) > 1:
             print(f"  {r['what']}: best of runs at {', '.join(f'{x:.0f}' for x in r['runs_messages_per_s'])} msg/s")
+        if "before_and_after_messages_per_s" in r:
+            before, after = r["before_and_after_messages_per_s"]
+            print(f"  {r['what']}: {before:.0f} msg/s before the daemon's runs, {after:.0f} after; the faster counts")
         if "first_pass_messages_per_s" in r:
             print(f"  {r['what']}: second pass over the stream {r['messages_per_s']:.0f} msg/s (counted); first pass, "
                   f"from a fresh daemon meeting each batch shape for the first time, {r['first_pass_messages_per_s']:.0f}")
