@@ -110,8 +110,8 @@ def daemon_command(config: Path, lite_layers: int = 0) -> list[str]:
 
 async def measure_daemon(broker: Broker, texts: list[str], precision: str, workdir: Path, runs: int = 1,
                          lite_layers: int = 0) -> dict[str, Any]:
-    """Pre-filled topic, daemon from cold: messages/s from first to last enriched record. With ``runs``
-    above one, the best run is reported (the limit is the best of two passes too) and every run is kept."""
+    """Pre-filled topic, a fresh daemon, the stream twice (``_daemon_run``). With ``runs`` above one,
+    the best run is reported (the limit is the best of two passes too) and every run is kept."""
     results = [await _daemon_run(broker, texts, precision, workdir, lite_layers) for _ in range(runs)]
     best = max(results, key=lambda r: r["messages_per_s"])
     return {**best, "runs_messages_per_s": [round(r["messages_per_s"], 1) for r in results]}
