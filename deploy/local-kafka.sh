@@ -101,7 +101,9 @@ metadata.max.idle.interval.ms=${KAFKA_METADATA_IDLE_MS:-500}
 EOF
   if [[ ! -f "$KAFKA_DATA/logs/meta.properties" ]]; then
     local cluster_id
-    cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    # 16 random bytes in URL-safe base64, as Kafka's own ids; the first byte's top bit cleared so the id
+    # never begins with "-", which the storage tool would read as an option (one start in 64 failed so)
+    cluster_id="$(python3 -c 'import base64, uuid; b = bytearray(uuid.uuid4().bytes); b[0] &= 0x7F; print(base64.urlsafe_b64encode(bytes(b)).decode().rstrip("="))')"
     "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DATA/server.properties" >>"$LOG_FILE" 2>&1
   fi
   nohup "${JAVA_ARGS[@]}" kafka.Kafka "$KAFKA_DATA/server.properties" >>"$LOG_FILE" 2>&1 &
