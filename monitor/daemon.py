@@ -47,6 +47,7 @@ from monitor.settings import Settings
 from monitor.sinks import SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
 from monitor.trends import BaselineConfig, TrendConfig, TrendStore
+from monitor.trends.store import TextFeatures
 from monitor.trends.order import ReleaseOrder
 
 log = get_logger(__name__)
@@ -60,6 +61,7 @@ class _Tokenized:
     message: Message
     route: str
     tokens: Tokenized
+    features: TextFeatures  # what trends need from the text, computed next to the tokens, off the event loop
 
 
 @dataclass(slots=True)
@@ -319,14 +321,18 @@ class Daemon:
         self._tokenized.put_nowait(_END)
 
     def _tokenize_sync(self, chunk: list[Message]) -> list[_Tokenized]:
+        """Route and tokenise a chunk, and compute the trends' text features (normalised text and
+        near-duplicate fingerprint) here too: they would otherwise cost the event loop about as much
+        as everything else it does per message."""
         assert self.classifier is not None
-        by_route: dict[str, list[Message]] = {}
-        for m in chunk:
-            by_route.setdefault(self.classifier.route_for(m.language, m.text), []).append(m)
+        features = self.trends.text_features([m.text for m in chunk])
+        by_route: dict[str, list[tuple[Message, TextFeatures]]] = {}
+        for m, f in zip(chunk, features):
+            by_route.setdefault(self.classifier.route_for(m.language, m.text), []).append((m, f))
         out: list[_Tokenized] = []
-        for route, messages in by_route.items():
-            tokens = self.classifier.tokenize(route, [m.text for m in messages])
-            out += [_Tokenized(m, route, t) for m, t in zip(messages, tokens)]
+        for route, items in by_route.items():
+            tokens = self.classifier.tokenize(route, [m.text for m, _ in items])
+            out += [_Tokenized(m, route, t, f) for (m, f), t in zip(items, tokens)]
         return out
 
     async def _batch_loop(self) -> None:
@@ -452,7 +458,7 @@ class Daemon:
         """
         if item.enriched:  # a batch is one route's: its records share their models
             self._versions.update(item.enriched[0].model_versions)
-        self._trend(item.enriched)
+        self._trend(item.enriched, [t.features for t in item.batch.items])
         # buckets that close are judged now; the still-open one at most every OPEN_BUCKET_EVERY_SECONDS,
         # and _judge_loop catches up on the last batch of a burst
         clock = time.monotonic()
@@ -489,19 +495,21 @@ class Daemon:
             self._open_unjudged = False
             await self._judge(True)
 
-    def _trend(self, enriched: list[Enriched]) -> None:
-        """Count a batch into trends; the watermark follows each partition in offset order
-        (``monitor.trends.order``), however batching reordered the messages."""
-        fresh = []
-        for e in enriched:
+    def _trend(self, enriched: list[Enriched], features: list[TextFeatures]) -> None:
+        """Count a batch into trends (``features``: each record's, from the tokeniser thread); the
+        watermark follows each partition in offset order (``monitor.trends.order``), however batching
+        reordered the messages."""
+        fresh, fresh_features = [], []
+        for e, f in zip(enriched, features, strict=True):
             pos = e.message.position
             if self.applied.contains(pos.topic, pos.partition, pos.offset):
                 self.metrics.replays_skipped.inc()  # already counted before a restart
             else:
                 fresh.append(e)
+                fresh_features.append(f)
                 self.applied.add(pos.topic, pos.partition, pos.offset)
             self.order.trended((pos.topic, pos.partition), pos.offset, e.message.event_time)
-        for result in self.trends.add_batch(fresh, advance=False):
+        for result in self.trends.add_batch(fresh, advance=False, features=fresh_features):
             if result.late:
                 self.metrics.late_records.inc()
             elif result.duplicate:

@@ -25,6 +25,8 @@ SNIPPET_CHARS = 140
 TERMS_PER_BUCKET = 60
 
 
+TextFeatures = tuple[str, int | None]  # (normalised text, SimHash fingerprint or None)
+
 @dataclass(slots=True)
 class Bucket:
     """Counts for one topic in one bucket of event time."""
@@ -118,13 +120,23 @@ class TrendStore:
         """Count one record under its topic label and ``__all__``; late records are refused."""
         return self.add_batch([record])[0]
 
-    def add_batch(self, records: Sequence[Enriched], advance: bool = True) -> list[AddResult]:
-        """``add`` for each record in order; text features are computed once per record, and the
-        near-duplicate fingerprints for the whole batch in one array pass. With ``advance`` false
-        the records do not move the watermark: the caller does, with ``advance``, in source order."""
-        norms = [normalise(r.message.text) for r in records]
-        fps: Sequence[int | None] = fingerprints(norms) if self.config.dedup_window_seconds > 0 else [None] * len(records)
-        return [self._add(r, norm, fp, advance) for r, norm, fp in zip(records, norms, fps)]
+    def text_features(self, texts: Sequence[str]) -> list[TextFeatures]:
+        """What trends need from each text: its normalised form and, with near-duplicate folding on,
+        its fingerprint (one array pass for all). Reads only the configuration, so another thread may
+        compute them ahead of ``add_batch`` (the daemon does, in its tokeniser thread)."""
+        norms = [normalise(t) for t in texts]
+        if self.config.dedup_window_seconds <= 0:
+            return [(norm, None) for norm in norms]
+        return list(zip(norms, fingerprints(norms)))
+
+    def add_batch(self, records: Sequence[Enriched], advance: bool = True,
+                  features: Sequence[TextFeatures] | None = None) -> list[AddResult]:
+        """``add`` for each record in order, with each record's ``text_features`` (computed here
+        unless given). With ``advance`` false the records do not move the watermark: the caller
+        does, with ``advance``, in source order."""
+        if features is None:
+            features = self.text_features([r.message.text for r in records])
+        return [self._add(r, norm, fp, advance) for r, (norm, fp) in zip(records, features, strict=True)]
 
     def expect(self, partition: tuple[str, int]) -> None:
         """A partition has messages on the way: until the first is counted it holds the watermark

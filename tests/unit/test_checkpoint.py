@@ -49,6 +49,25 @@ def test_a_batch_adds_exactly_what_one_record_at_a_time_adds() -> None:
     assert batched.to_state() == one.to_state()
 
 
+def test_text_features_computed_ahead_count_as_those_computed_in_the_batch() -> None:
+    # the daemon computes them in its tokeniser thread, in chunks that are not its batches
+    texts = ["Bank shares slide on fraud probe", "BANK SHARES SLIDE ON FRAUD PROBE - Reuters", "央行宣布降准",
+             "Cup final goes to penalties @fan http://x.co/1", "央行宣布降准。"]
+    records = [enriched(i, i * 3.0, "business" if i % 2 else "tech", "negative" if i % 3 else "neutral",
+                        text=texts[i % len(texts)]) for i in range(40)]
+    inline, ahead = (TrendStore(TrendConfig(bucket_seconds=10, allowed_lateness_seconds=0)) for _ in range(2))
+    features = [f for start in range(0, len(records), 11)
+                for f in ahead.text_features([r.message.text for r in records[start : start + 11]])]
+    expected = [result for start in range(0, len(records), 7) for result in inline.add_batch(records[start : start + 7])]
+    got = [result for start in range(0, len(records), 7)
+           for result in ahead.add_batch(records[start : start + 7], features=features[start : start + 7])]
+    assert got == expected
+    assert sum(r.duplicate for r in got) > 0
+    assert ahead.to_state() == inline.to_state()
+    off = TrendStore(TrendConfig(bucket_seconds=10, dedup_window_seconds=0))
+    assert all(fp is None for _, fp in off.text_features(texts))  # no folding, no fingerprints to pay for
+
+
 def test_an_unreadable_checkpoint_stops_start_up_with_its_path(tmp_path: Path) -> None:
     file = CheckpointFile(tmp_path, "group")
     file.path.write_bytes(gzip.compress(b"{truncated"))
