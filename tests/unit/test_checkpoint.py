@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.checkpoint import AppliedOffsets, CheckpointError, CheckpointFile
+from monitor.records import Enriched
 from monitor.trends import TrendConfig, TrendStore
 from tests.unit.test_alerts import enriched
 
@@ -36,11 +37,19 @@ def test_trend_state_round_trips_through_the_file(tmp_path: Path) -> None:
     assert copy.window("tech", 30, 4) == store.window("tech", 30, 4)
 
 
+# English and Chinese texts with near-duplicate copies (case, attribution, punctuation) and a mention and URL
+MIXED_TEXTS = ["Bank shares slide on fraud probe", "BANK SHARES SLIDE ON FRAUD PROBE - Reuters", "央行宣布降准",
+               "Cup final goes to penalties @fan http://x.co/1", "央行宣布降准。"]
+
+
+def mixed_records(n: int = 40) -> list[Enriched]:
+    """Records cycling through ``MIXED_TEXTS`` over two topics and two sentiments, 3 s apart."""
+    return [enriched(i, i * 3.0, "business" if i % 2 else "tech", "negative" if i % 3 else "neutral",
+                     text=MIXED_TEXTS[i % len(MIXED_TEXTS)]) for i in range(n)]
+
+
 def test_a_batch_adds_exactly_what_one_record_at_a_time_adds() -> None:
-    texts = ["Bank shares slide on fraud probe", "BANK SHARES SLIDE ON FRAUD PROBE - Reuters", "央行宣布降准",
-             "Cup final goes to penalties", "央行宣布降准。"]
-    records = [enriched(i, i * 3.0, "business" if i % 2 else "tech", "negative" if i % 3 else "neutral",
-                        text=texts[i % len(texts)]) for i in range(40)]
+    records = mixed_records()
     one, batched = (TrendStore(TrendConfig(bucket_seconds=10, allowed_lateness_seconds=0)) for _ in range(2))
     singles = [one.add(r) for r in records]
     batches = [result for start in range(0, len(records), 7) for result in batched.add_batch(records[start : start + 7])]
@@ -51,10 +60,7 @@ def test_a_batch_adds_exactly_what_one_record_at_a_time_adds() -> None:
 
 def test_text_features_computed_ahead_count_as_those_computed_in_the_batch() -> None:
     # the daemon computes them in its tokeniser thread, in chunks that are not its batches
-    texts = ["Bank shares slide on fraud probe", "BANK SHARES SLIDE ON FRAUD PROBE - Reuters", "央行宣布降准",
-             "Cup final goes to penalties @fan http://x.co/1", "央行宣布降准。"]
-    records = [enriched(i, i * 3.0, "business" if i % 2 else "tech", "negative" if i % 3 else "neutral",
-                        text=texts[i % len(texts)]) for i in range(40)]
+    records = mixed_records()
     inline, ahead = (TrendStore(TrendConfig(bucket_seconds=10, allowed_lateness_seconds=0)) for _ in range(2))
     features = [f for start in range(0, len(records), 11)
                 for f in ahead.text_features([r.message.text for r in records[start : start + 11]])]
@@ -65,7 +71,7 @@ def test_text_features_computed_ahead_count_as_those_computed_in_the_batch() -> 
     assert sum(r.duplicate for r in got) > 0
     assert ahead.to_state() == inline.to_state()
     off = TrendStore(TrendConfig(bucket_seconds=10, dedup_window_seconds=0))
-    assert all(fp is None for _, fp in off.text_features(texts))  # no folding, no fingerprints to pay for
+    assert all(fp is None for _, fp in off.text_features(MIXED_TEXTS))  # no folding, no fingerprints to pay for
 
 
 def test_an_unreadable_checkpoint_stops_start_up_with_its_path(tmp_path: Path) -> None:
