@@ -47,8 +47,8 @@ from monitor.settings import Settings
 from monitor.sinks import SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
 from monitor.trends import BaselineConfig, TrendConfig, TrendStore
-from monitor.trends.store import TextFeatures
 from monitor.trends.order import ReleaseOrder
+from monitor.trends.store import TextFeatures
 
 log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining

@@ -27,6 +27,7 @@ TERMS_PER_BUCKET = 60
 
 TextFeatures = tuple[str, int | None]  # (normalised text, SimHash fingerprint or None)
 
+
 @dataclass(slots=True)
 class Bucket:
     """Counts for one topic in one bucket of event time."""
