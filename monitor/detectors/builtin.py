@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from monitor.detectors.base import Detection, DetectionContext, DetectorParams
+from monitor.detectors.stats import binomial_z
 
 
 class VolumeSurgeParams(DetectorParams):
@@ -41,7 +42,8 @@ class NegativeShareShiftParams(DetectorParams):
 
 
 class NegativeShareShift:
-    """Share of negative messages above the topic's usual share: a two-proportion z-test."""
+    """Share of negative messages above the topic's usual share: an exact binomial test, scored as the
+    normal z with the same tail, so that ``z`` means the same at 20 stories as at 20,000."""
 
     name: ClassVar[str] = "negative_share_shift"
 
@@ -54,7 +56,7 @@ class NegativeShareShift:
         if ctx.baseline.age < ctx.warmup_buckets or w.count == 0:
             return Detection(False, 0.0, share, base, f"'{ctx.key}' is warming up")
         p0 = min(max(base, 0.02), 0.98)
-        z = (share - p0) / math.sqrt(p0 * (1 - p0) / w.count)
+        z = binomial_z(w.by_sentiment.get("negative", 0), w.count, p0)
         breached = z >= self.p.z and share - base >= self.p.min_delta
         summary = (f"negative share for '{ctx.key}' is {share:.0%} of {w.count} stories in {_span(ctx)}, "
                    f"usually {base:.0%} (z={z:.1f})")
