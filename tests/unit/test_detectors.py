@@ -39,7 +39,10 @@ def quiet(seed: int, rate: float) -> Scenario:
                          surges_per_topic_day=0.0, dispersion=1.0, seed=seed)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example judges some 6,000 windows, so even at z 5 a false alert is not impossible: 2 of 2,400
+# random draws had one (both real 5-sigma shares). Drawn afresh, this test would fail about one CI run
+# in 150 for nothing; fixed examples keep runs reproducible, and a detector that gets noisy still fails.
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(seed=st.integers(0, 10_000), rate=st.floats(5, 30))
 def test_no_alert_on_a_stationary_seasonal_stream(seed: int, rate: float) -> None:
     scenario = quiet(seed, rate)
