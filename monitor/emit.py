@@ -64,7 +64,8 @@ class Emitter:
         while not stopping.is_set():
             producer = AIOKafkaProducer(
                 acks="all", enable_idempotence=True, linger_ms=5, compression_type=None,
-                max_request_size=4 * 1024 * 1024, **common_kwargs(self.settings),
+                max_batch_size=self.settings.producer_batch_bytes, max_request_size=4 * 1024 * 1024,
+                **common_kwargs(self.settings),
             )
             try:
                 await producer.start()

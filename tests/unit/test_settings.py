@@ -70,6 +70,7 @@ def test_monitor_config_prints_masked_settings() -> None:
     [
         ({"MONITOR_BATCH__MAX_SIZE": "lots"}, "batch.max_size"),
         ({"MONITOR_KAFKA__AUTO_OFFSET_RESET": "sometimes"}, "kafka.auto_offset_reset"),
+        ({"MONITOR_KAFKA__PRODUCER_BATCH_BYTES": "4194304"}, "kafka.producer_batch_bytes"),  # over the broker's limit
         ({"MONITOR_RULES": '[{"name": "r", "threshold": 2}]'}, "rules.0.threshold"),
         ({"MONITOR_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"}, "kafka"),
         ({"MONITOR_HTTP__PROT": "1"}, "http.prot"),
