@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from statistics import NormalDist
 
 import pytest
@@ -12,7 +13,9 @@ from monitor.detectors.stats import Z_CAP, binomial_z, regularized_beta
 
 
 def upper_tail(k: int, n: int, p: float) -> float:
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+    """P(X >= k), summed in exact rationals (float powers lose precision below 1e-308)."""
+    q = Fraction(p)
+    return float(sum(math.comb(n, i) * q**i * (1 - q) ** (n - i) for i in range(k, n + 1)))
 
 
 @given(n=st.integers(1, 300), p=st.floats(0.01, 0.99), data=st.data())
