@@ -39,10 +39,11 @@ def _log_pmf(k: float, n: float, p: float) -> float:
 
 
 def _z_of_tail(tail: float) -> float:
+    """The z with this one-sided tail; 0 for a tail of a half or more (no evidence either way)."""
     if tail <= 0.0:
         return Z_CAP
     if tail >= 0.5:
-        return max(0.0, -_NORMAL.inv_cdf(tail)) if tail < 1.0 else 0.0
+        return 0.0
     return min(Z_CAP, -_NORMAL.inv_cdf(tail))
 
 
