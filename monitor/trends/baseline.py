@@ -6,6 +6,16 @@ of counts around that expectation, the usual share of negative messages, and the
 mean sentiment with its spread. All are exponentially weighted so the baseline follows
 slow change; surges are clipped before they are learned so an alert does not teach the
 baseline that the surge is normal.
+
+The dispersion needs two guards. Before the profile exists, the daily cycle is part of
+what the level cannot predict, so the dispersion rightly grows with it (that is what keeps
+the first day's morning rise from alerting); once the profile exists, that inflated value
+would make volume surges several times harder to see for days, so it is re-estimated from
+the spread of counts within each hour of the first day. And a bucket further than
+``OUTLIER_SD`` from its expectation (a surge, an outage) does not teach the noise level,
+or one long surge would leave the topic deaf for hours after it; unless outliers come on both
+sides within ``TWO_SIDED_BUCKETS`` of each other, which is noisier traffic, not an event
+(without that, a topic whose noise grew tenfold would take days to learn it).
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 HOURS = 24
+OUTLIER_SD = 3.0  # beyond this many standard deviations a bucket is an event, not noise
+TWO_SIDED_BUCKETS = 12
 
 
 def hour_of_day(t: float) -> int:
@@ -55,7 +67,10 @@ class TopicBaseline:
     profile_ready: bool = False
     hour_sums: list[float] = field(default_factory=lambda: [0.0] * HOURS)
     hour_counts: list[int] = field(default_factory=lambda: [0] * HOURS)
+    hour_squares: list[float] = field(default_factory=lambda: [0.0] * HOURS)
     cusum: float = 0.0  # downward sentiment drift accumulator (Page-Hinkley)
+    last_high_outlier: int = -(10**9)  # age at the last bucket above OUTLIER_SD, once the profile exists
+    last_low_outlier: int = -(10**9)
 
     def expected(self, t: float) -> float:
         """Expected messages in the bucket at event time ``t``."""
@@ -77,7 +92,8 @@ class TopicBaseline:
         else:
             resid = count - expected
             ratio = resid * resid / max(expected, 1.0)
-            self.dispersion = max(1.0, (1 - a) * self.dispersion + a * ratio)
+            if self._teaches_noise(resid, ratio):
+                self.dispersion = max(1.0, (1 - a) * self.dispersion + a * ratio)
             season = self.profile[hour] if self.profile_ready else 1.0
             self.level = (1 - a) * self.level + a * count / max(season, 0.05)
         self._learn_profile(hour, count, cfg)
@@ -97,11 +113,23 @@ class TopicBaseline:
             self.sent_seen += 1
         self.age += 1
 
+    def _teaches_noise(self, resid: float, ratio: float) -> bool:
+        """Whether a bucket's residual is learned into the dispersion (see the module's notes)."""
+        # a clipped surge sits exactly at the clip, hence the tolerance
+        if not self.profile_ready or ratio < OUTLIER_SD**2 * self.dispersion * (1 - 1e-9):
+            return True
+        if resid > 0:
+            self.last_high_outlier = self.age
+        else:
+            self.last_low_outlier = self.age
+        return self.age - min(self.last_high_outlier, self.last_low_outlier) <= TWO_SIDED_BUCKETS
+
     def _learn_profile(self, hour: int, count: float, cfg: BaselineConfig) -> None:
         buckets_per_day = 86400.0 / cfg.bucket_seconds
         if not self.profile_ready:
             self.hour_sums[hour] += count
             self.hour_counts[hour] += 1
+            self.hour_squares[hour] += count * count
             if self.age + 1 >= buckets_per_day * cfg.profile_after_days and all(self.hour_counts):
                 means = [s / n for s, n in zip(self.hour_sums, self.hour_counts)]
                 overall = sum(means) / HOURS
@@ -109,10 +137,29 @@ class TopicBaseline:
                     self.profile = [max(0.05, m / overall) for m in means]
                     self.level = overall
                     self.profile_ready = True
+                    self.dispersion = self._within_hour_dispersion(means, self.dispersion)
             return
         g = cfg.alpha(cfg.seasonal_halflife_days * buckets_per_day / HOURS)
         if self.level > 0:
             self.profile[hour] = max(0.05, (1 - g) * self.profile[hour] + g * count / self.level)
+
+    def _within_hour_dispersion(self, means: list[float], fallback: float) -> float:
+        """Variance over mean of the counts within each hour, with the daily cycle left out: the median
+        over the hours (a surge in one hour does not move it), corrected for the median of a chi-square
+        being below its mean. ``fallback`` where an hour has too few buckets or the squares are
+        missing."""
+        n = min(self.hour_counts)
+        # a sum of squares is never below (sum)^2 / n: when it is, the squares began mid-day (a checkpoint
+        # written before they existed)
+        consistent = all(q >= s * s / c * (1 - 1e-9)
+                         for q, s, c in zip(self.hour_squares, self.hour_sums, self.hour_counts))
+        if n < 3 or not consistent:
+            return fallback
+        ratios = sorted(max(0.0, q - c * m * m) / (c - 1) / max(m, 1.0)
+                        for q, c, m in zip(self.hour_squares, self.hour_counts, means))
+        median = (ratios[HOURS // 2 - 1] + ratios[HOURS // 2]) / 2
+        k = n - 1
+        return max(1.0, median / (1 - 2 / (9 * k)) ** 3)
 
     def count_sd(self, expected: float) -> float:
         """Standard deviation of a count with this expectation, overdispersion included."""

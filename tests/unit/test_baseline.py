@@ -1,0 +1,74 @@
+"""What a topic's baseline learns as noise: the dispersion of its counts around their expectation."""
+
+from __future__ import annotations
+
+from monitor.simulate import Surge, make_scenario
+from monitor.trends import BaselineConfig, TopicBaseline
+from monitor.trends.baseline import OUTLIER_SD
+
+BUCKET = 300.0
+START = 1_767_225_600.0  # midnight UTC
+CFG = BaselineConfig(bucket_seconds=BUCKET)
+
+
+def learn(counts: list[tuple[float, float]], baseline: TopicBaseline | None = None, clip: bool = True,
+          until_hour: float = 1e9) -> TopicBaseline:
+    """Feed closed buckets as the alert engine does: once warm, counts above 3 sd are clipped."""
+    b = baseline or TopicBaseline()
+    for t, count in counts:
+        if t >= START + until_hour * 3600:
+            break
+        if clip and b.age >= CFG.warmup_buckets:
+            expected = b.expected(t)
+            count = min(count, expected + OUTLIER_SD * b.count_sd(expected))
+        b.update(t, count, 0.3 * count, None, CFG)
+    return b
+
+
+def poisson_day_cycle(seed: int, surges: list[Surge] | None = None) -> list[tuple[float, float]]:
+    """A Poisson stream (true variance-to-mean ratio 1) with a +-60 % daily cycle, ~100 stories a bucket."""
+    scenario = make_scenario(days=2.5, topics=("tech",), bucket_seconds=BUCKET, base_rate=20.0, dispersion=1.0,
+                             surges_per_topic_day=0.0, seed=seed, start=START, surges=surges or [])
+    return [(t, float(sum(c["tech"].values()))) for t, c in scenario.buckets]
+
+
+def test_the_first_day_counts_the_daily_cycle_as_noise_until_the_profile_exists() -> None:
+    # before the hour-of-day profile, the level cannot follow the cycle: a large dispersion is what
+    # keeps the first day's morning rise from alerting
+    assert learn(poisson_day_cycle(1), until_hour=20).dispersion > 5
+
+
+def test_once_the_profile_exists_the_dispersion_is_the_noise_within_the_hour() -> None:
+    for seed in range(3):
+        b = learn(poisson_day_cycle(seed), until_hour=25)
+        assert b.profile_ready
+        assert 0.99 <= b.dispersion < 1.6, seed  # it had been 15-30, all of it the daily cycle
+
+
+def test_a_surge_or_an_outage_does_not_teach_the_noise_level() -> None:
+    surge = Surge("tech", "volume", START + 40 * 3600, START + 42 * 3600, 4.0)
+    before = learn(poisson_day_cycle(5), until_hour=40).dispersion
+    assert learn(poisson_day_cycle(5, [surge]), until_hour=42).dispersion < before * 1.1
+    outage = [(t, 0.0 if START + 40 * 3600 <= t < START + 42 * 3600 else c) for t, c in poisson_day_cycle(5)]
+    assert learn(outage, until_hour=42).dispersion < before * 1.1
+
+
+def test_steady_noisier_traffic_still_raises_the_dispersion() -> None:
+    # from the Poisson's 1 to a ratio of ~20 (the rate itself wanders): outliers are judged against
+    # the current estimate, so the estimate must still climb to the new level within hours
+    quiet = learn(poisson_day_cycle(2), until_hour=30)
+    bursty = make_scenario(days=2.5, topics=("tech",), bucket_seconds=BUCKET, base_rate=20.0, dispersion=1.2,
+                           surges_per_topic_day=0.0, seed=2, start=START)
+    later = [(t, float(sum(c["tech"].values()))) for t, c in bursty.buckets if t >= START + 30 * 3600]
+    assert learn(later, quiet, until_hour=50).dispersion > 8
+
+
+def test_a_checkpoint_from_before_the_hourly_squares_still_loads() -> None:
+    state = learn(poisson_day_cycle(1), until_hour=20).to_state()
+    del state["hour_squares"]
+    b = TopicBaseline.from_state(state)
+    for t, count in poisson_day_cycle(1)[240:300]:
+        b.update(t, count, 0.3 * count, None, CFG)
+    # the profile is built; the dispersion goes on from the learned value rather than from squares
+    # that cover only the last few hours
+    assert b.profile_ready and b.dispersion > 3
