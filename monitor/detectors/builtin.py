@@ -9,16 +9,18 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from monitor.detectors.base import Detection, DetectionContext, DetectorParams
-from monitor.detectors.stats import binomial_z
+from monitor.detectors.stats import binomial_z, negative_binomial_z
 
 
 class VolumeSurgeParams(DetectorParams):
-    z: float = Field(4.5, gt=0, description="standard deviations above the expected count")
+    z: float = Field(4.0, gt=0, description="the normal z with the same tail as the count (negative binomial)")
     min_ratio: float = Field(1.5, ge=1, description="observed must also be this multiple of expected")
 
 
 class VolumeSurge:
-    """Window count far above the seasonal baseline: z-score under an overdispersed Poisson model."""
+    """Window count far above the seasonal baseline: the count's negative-binomial tail (variance the
+    learned multiple of the mean), scored as the normal z with the same tail, so that a bursty topic's
+    skewed counts do not fire more often than ``z`` says."""
 
     name: ClassVar[str] = "volume_surge"
 
@@ -29,8 +31,7 @@ class VolumeSurge:
         observed, expected = ctx.window.count, ctx.expected_count
         if ctx.baseline.age < ctx.warmup_buckets:
             return Detection(False, 0.0, observed, expected, f"'{ctx.key}' is warming up")
-        sd = math.sqrt(max(expected, 1.0) * ctx.baseline.dispersion)
-        z = (observed - expected) / sd
+        z = negative_binomial_z(observed, max(expected, 1.0), ctx.baseline.dispersion)
         breached = z >= self.p.z and observed >= self.p.min_ratio * max(expected, 1.0)
         summary = f"{observed} stories about '{ctx.key}' in {_span(ctx)}, expected {expected:.1f} (z={z:.1f})"
         return Detection(breached, round(z, 3), observed, round(expected, 3), summary)

@@ -1,4 +1,4 @@
-"""The negative-share detector's statistics: exact binomial tails, scored as the equivalent normal z."""
+"""The detectors' statistics: exact binomial and negative-binomial tails, scored as the equivalent normal z."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from statistics import NormalDist
 import pytest
 from hypothesis import given, strategies as st
 
-from monitor.detectors.stats import Z_CAP, binomial_z, regularized_beta
+from monitor.detectors.stats import Z_CAP, binomial_z, negative_binomial_z, regularized_beta
 
 
 def upper_tail(k: int, n: int, p: float) -> float:
@@ -48,3 +48,46 @@ def test_below_the_usual_share_is_negative_and_extremes_are_capped() -> None:
     assert binomial_z(5000, 5000, 0.3) == Z_CAP  # 0.3 ** 5000 underflows a double
     assert binomial_z(0, 0, 0.3) == 0.0
     assert binomial_z(30, 100, 0.3) == 0.0
+
+
+def count_mid_p(k: int, mean: float, dispersion: float) -> float:
+    """P(X > k) + P(X = k) / 2 for a count with this mean and variance-to-mean ratio, summed term by term
+    (the Poisson at a ratio of 1)."""
+    if dispersion == 1.0:
+        log_first, step = -mean + k * math.log(mean) - math.lgamma(k + 1), lambda j: mean / (j + 1)
+    else:
+        q, r = 1 / dispersion, mean / (dispersion - 1)
+        log_first = math.lgamma(k + r) - math.lgamma(r) - math.lgamma(k + 1) + r * math.log(q) + k * math.log1p(-q)
+        step = lambda j: (j + r) / (j + 1) * (1 - q)  # noqa: E731
+    term, total, j = math.exp(log_first), 0.5 * math.exp(log_first), k
+    while term > total * 1e-17:
+        term *= step(j)
+        total += term
+        j += 1
+    return total
+
+
+@given(mean=st.floats(1, 500), dispersion=st.sampled_from([1.0, 1.05, 1.5, 3.0, 10.0]), excess=st.floats(0.05, 6))
+def test_a_count_is_scored_by_its_negative_binomial_tail(mean: float, dispersion: float, excess: float) -> None:
+    k = math.ceil(mean + excess * math.sqrt(mean * dispersion))
+    tail = count_mid_p(k, mean, dispersion)
+    if tail < 0.5:
+        # (a ratio of exactly 1 is computed as 1 + 1e-6: the Poisson to five places of z)
+        assert negative_binomial_z(k, mean, dispersion) == pytest.approx(-NormalDist().inv_cdf(tail), abs=1e-5)
+
+
+def test_a_bursty_topic_is_not_scored_as_if_its_counts_were_normal() -> None:
+    # 100 stories where 40 are usual and counts vary three times as much as a Poisson's: the normal
+    # approximation calls it z 5.5 (a 2e-8 chance); the negative binomial's real tail is 1e-5
+    normal = (100 - 40) / math.sqrt(40 * 3)
+    assert normal > 5.4
+    z = negative_binomial_z(100, 40, 3.0)
+    assert z == pytest.approx(-NormalDist().inv_cdf(count_mid_p(100, 40, 3.0)), abs=1e-6)
+    assert 4.0 < z < 4.4
+
+
+def test_counts_below_the_mean_score_below_zero() -> None:
+    assert negative_binomial_z(5, 40, 1.0) < -4
+    assert negative_binomial_z(40, 40, 2.0) == pytest.approx(0.0, abs=0.1)
+    assert negative_binomial_z(3, 0.0, 1.0) == Z_CAP
+    assert negative_binomial_z(0, 0.0, 1.0) == 0.0
