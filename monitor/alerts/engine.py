@@ -17,8 +17,7 @@ from monitor.detectors.base import DetectionContext
 from monitor.records import Alert, AlertState
 from monitor.settings import AlertingSettings
 from monitor.trends import ALL, TopicBaseline, TrendStore
-
-CLIP_SD = 3.0
+from monitor.trends.baseline import OUTLIER_SD
 
 
 @dataclass(slots=True)
@@ -62,7 +61,7 @@ class AlertEngine:
         for key, baseline in store.baselines.items():
             if baseline.age >= self.warmup_buckets:
                 expected = baseline.expected(t)
-                clip[key] = expected + CLIP_SD * baseline.count_sd(expected)
+                clip[key] = expected + OUTLIER_SD * baseline.count_sd(expected)
         return clip
 
     def _evaluate(self, store: TrendStore, end_index: int, versions: dict[str, str], closed: bool) -> list[Alert]:

@@ -26,7 +26,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 HOURS = 24
-OUTLIER_SD = 3.0  # beyond this many standard deviations a bucket is an event, not noise
+# beyond this many standard deviations a bucket is an event, not noise; the alert engine clips surges
+# here too, before they are learned
+OUTLIER_SD = 3.0
 TWO_SIDED_BUCKETS = 12
 
 
