@@ -9,7 +9,6 @@ apply with the container's absolute paths moved under a temporary root, and RUN 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil

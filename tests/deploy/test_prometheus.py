@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import subprocess
-from pathlib import Path
 from urllib.parse import quote
 
 import yaml
