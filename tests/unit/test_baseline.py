@@ -11,14 +11,14 @@ START = 1_767_225_600.0  # midnight UTC
 CFG = BaselineConfig(bucket_seconds=BUCKET)
 
 
-def learn(counts: list[tuple[float, float]], baseline: TopicBaseline | None = None, clip: bool = True,
+def learn(counts: list[tuple[float, float]], baseline: TopicBaseline | None = None,
           until_hour: float = 1e9) -> TopicBaseline:
     """Feed closed buckets as the alert engine does: once warm, counts above 3 sd are clipped."""
     b = baseline or TopicBaseline()
     for t, count in counts:
         if t >= START + until_hour * 3600:
             break
-        if clip and b.age >= CFG.warmup_buckets:
+        if b.age >= CFG.warmup_buckets:
             expected = b.expected(t)
             count = min(count, expected + OUTLIER_SD * b.count_sd(expected))
         b.update(t, count, 0.3 * count, None, CFG)
