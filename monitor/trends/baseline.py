@@ -139,24 +139,24 @@ class TopicBaseline:
                     self.profile = [max(0.05, m / overall) for m in means]
                     self.level = overall
                     self.profile_ready = True
-                    self.dispersion = self._within_hour_dispersion(means, self.dispersion)
+                    self.dispersion = self._within_hour_dispersion(means)
             return
         g = cfg.alpha(cfg.seasonal_halflife_days * buckets_per_day / HOURS)
         if self.level > 0:
             self.profile[hour] = max(0.05, (1 - g) * self.profile[hour] + g * count / self.level)
 
-    def _within_hour_dispersion(self, means: list[float], fallback: float) -> float:
+    def _within_hour_dispersion(self, means: list[float]) -> float:
         """Variance over mean of the counts within each hour, with the daily cycle left out: the median
         over the hours (a surge in one hour does not move it), corrected for the median of a chi-square
-        being below its mean. ``fallback`` where an hour has too few buckets or the squares are
-        missing."""
+        being below its mean. The dispersion learned so far where an hour has too few buckets or the
+        squares are missing."""
         n = min(self.hour_counts)
         # a sum of squares is never below (sum)^2 / n: when it is, the squares began mid-day (a checkpoint
         # written before they existed)
         consistent = all(q >= s * s / c * (1 - 1e-9)
                          for q, s, c in zip(self.hour_squares, self.hour_sums, self.hour_counts))
         if n < 3 or not consistent:
-            return fallback
+            return self.dispersion
         ratios = sorted(max(0.0, q - c * m * m) / (c - 1) / max(m, 1.0)
                         for q, c, m in zip(self.hour_squares, self.hour_counts, means))
         median = (ratios[HOURS // 2 - 1] + ratios[HOURS // 2]) / 2
