@@ -56,7 +56,7 @@ class AlertEngine:
         return out
 
     def _clip(self, store: TrendStore, index: int) -> dict[str, float]:
-        t = (index + 0.5) * store.bucket_seconds
+        t = store.bucket_time(index)
         clip = {}
         for key, baseline in store.baselines.items():
             if baseline.age >= self.warmup_buckets:

@@ -113,6 +113,13 @@ class TrendStore:
         """The bucket index of an event time."""
         return math.floor(t / self.config.bucket_seconds)
 
+    def bucket_time(self, index: int) -> float:
+        """The event time at which bucket ``index`` is judged and learned: its middle. Detection, the
+        alert engine's clip and the baseline's learning all take the expectation here, so a surge clipped
+        before it is learned is recognised as clipped (with a width that does not divide an hour, a
+        bucket's start and middle can fall in different hours of the daily profile)."""
+        return (index + 0.5) * self.config.bucket_seconds
+
     def keys(self) -> list[str]:
         """Topic labels with a baseline or retained traffic (``__all__`` included)."""
         return sorted(set(self.buckets) | set(self.baselines))
@@ -241,7 +248,7 @@ class TrendStore:
     def close(self, index: int, clip: dict[str, float] | None = None) -> None:
         """Close bucket ``index``: learn it into every topic's baseline (counts clipped per ``clip``), prune."""
         clip = clip or {}
-        t = index * self.config.bucket_seconds
+        t = self.bucket_time(index)
         for key in self.keys():
             bucket = self.buckets.get(key, {}).get(index)
             baseline = self.baselines.setdefault(key, TopicBaseline())
@@ -302,7 +309,7 @@ class TrendStore:
             elapsed = 1.0
             if self.last_closed is not None and i > self.last_closed:
                 elapsed = min(1.0, max(0.05, (self.watermark - i * bs) / bs))
-            total += baseline.expected((i + 0.5) * bs) * elapsed
+            total += baseline.expected(self.bucket_time(i)) * elapsed
         return total
 
     def window_terms(self, key: str, seconds: float, end_index: int) -> tuple[Counter[str], Counter[str]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from monitor.alerts import AlertEngine, build_rule
+from monitor.settings import RuleSettings
 from monitor.simulate import Surge, make_scenario
-from monitor.trends import BaselineConfig, TopicBaseline
+from monitor.trends import BaselineConfig, TopicBaseline, TrendConfig, TrendStore
 from monitor.trends.baseline import OUTLIER_SD
 
 BUCKET = 300.0
@@ -72,3 +74,24 @@ def test_a_checkpoint_from_before_the_hourly_squares_still_loads() -> None:
     # the profile is built; the dispersion goes on from the learned value rather than from squares
     # that cover only the last few hours
     assert b.profile_ready and b.dispersion > 3
+
+
+def test_a_surge_in_a_bucket_across_an_hour_boundary_is_learned_as_the_surge_it_was_clipped_as() -> None:
+    # 7-minute buckets do not divide an hour: the one from 01:59 to 02:06 begins in a busy hour and has
+    # its middle in a quiet one. The alert engine clips the surge against the bucket's expectation, and
+    # the baseline must learn the clipped count against that same expectation, or the clip looks like
+    # an outage in the busy hour and drags the level down
+    store = TrendStore(TrendConfig(bucket_seconds=420, allowed_lateness_seconds=0, dedup_window_seconds=0,
+                                   startup_grace_seconds=0))
+    profile = [1.0] * 24
+    profile[1], profile[2] = 2.0, 0.5
+    baseline = TopicBaseline(age=2000, level=100.0, profile=profile, profile_ready=True)
+    store.baselines["tech"] = baseline
+    engine = AlertEngine([build_rule(RuleSettings(name="volume", detector="volume_surge"))], warmup_buckets=0)
+    straddling = START + 7140  # 01:59:00
+    assert store.add_counts("tech", straddling + 60, {"neutral": 1000}, 0.0)
+    assert store.add_counts("other", straddling + 480, {"neutral": 1}, 0.0)  # moves the watermark on
+    engine.advance(store, {})
+    assert store.last_closed == store.index(straddling)
+    assert baseline.last_high_outlier == 2000 and baseline.last_low_outlier < 0
+    assert baseline.dispersion == 1.0 and baseline.level > 100.0
