@@ -69,7 +69,9 @@ class TextEncoder:
 
     def ids(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
         """Token ids per text (with specials) and whether each was cut to ``max_length``."""
-        encs = self.tok.encode_batch([self.prepare(t) for t in texts])
+        # the fast variant skips character offsets, which nothing here reads: the same ids in 17 % less
+        # time for English, half for Chinese (chunks of 64 from the sample stream)
+        encs = self.tok.encode_batch_fast([self.prepare(t) for t in texts])
         return [e.ids for e in encs], [bool(e.overflowing) for e in encs]
 
     def pad(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
