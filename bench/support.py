@@ -314,7 +314,7 @@ def export_hf_classifier(folder: Path) -> Path:
 
     if (folder / "config.json").is_file():
         return folder
-    classifier = Classifier.load(ModelSettings(precision="fp32", by_language={}))
+    classifier = Classifier.load(ModelSettings(precision="fp32", by_language={}, trace=False))  # eager: keeps its modules
     backend = classifier.routes["default"].backends[0]
     stack = backend.stack  # type: ignore[attr-defined]
     labels = backend.info.tasks["topic"]

@@ -92,11 +92,15 @@ class BundleBackend:
         manifest = read_manifest(path)
         stack, self.text = build_stack(path, manifest)
         self.device, self.precision = device, precision
-        self.stack = apply_precision(stack, device, precision)
+        stack = apply_precision(stack, device, precision)
         # int8's dynamically quantised layers stay eager: their measured accuracy is the eager one's
-        runner = traced_runner(self.stack, device, str(manifest["name"])) if trace and precision != "int8" else None
+        runner = traced_runner(stack, device, str(manifest["name"])) if trace and precision != "int8" else None
         self.traced = runner is not None
-        self.run = runner or eager_runner(self.stack)
+        self.run = runner or eager_runner(stack)
+        # the eager modules, for code that inspects or converts them (load with trace=False); a traced
+        # graph holds what it runs, its dense layers on prepacked copies (bf16 on CPU), so keeping the
+        # modules too would hold those weights twice (60 MB for the two shipped bundles)
+        self.stack: Stack | None = None if self.traced else stack
         self.manifest = manifest
         self.info = ModelInfo(
             name=str(manifest["name"]),
