@@ -307,7 +307,7 @@ async def wait_ready(config: Path, proc: subprocess.Popen[bytes] | None = None, 
 def export_hf_classifier(folder: Path) -> Path:
     """The default route's encoder (same weights) as a BertForSequenceClassification with its topic head."""
     import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from monitor.models.classifier import Classifier
     from monitor.settings import ModelSettings
@@ -318,12 +318,13 @@ def export_hf_classifier(folder: Path) -> Path:
     backend = classifier.routes["default"].backends[0]
     stack = backend.stack  # type: ignore[attr-defined]
     labels = backend.info.tasks["topic"]
-    config = stack.bert.config
+    config = BertConfig.from_pretrained(str(backend.text.spec.folder))  # type: ignore[attr-defined]
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}
     model = BertForSequenceClassification(config)
-    model.bert.load_state_dict(stack.bert.state_dict(), strict=False)
+    loaded = model.bert.load_state_dict(stack.bert.state_dict(), strict=False)  # the same names; no pooler
+    assert not loaded.unexpected_keys and all(k.startswith("pooler.") for k in loaded.missing_keys), loaded
     with torch.no_grad():
         model.classifier.weight.copy_(stack.heads["topic"].weight)
         model.classifier.bias.copy_(stack.heads["topic"].bias)

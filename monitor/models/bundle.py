@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from monitor.models.base import Encoded, ModelInfo, ModelLoadError, Precision
-from monitor.models.encoder import Stack, TextEncoder, load_base_model, resolve_base
+from monitor.models.bert import load_bert
+from monitor.models.encoder import Stack, TextEncoder, resolve_base
 from monitor.models.graph import eager_runner, traced_runner
 
 MANIFEST = "monitor-model.json"
@@ -42,7 +43,7 @@ def build_stack(path: Path, manifest: dict[str, Any]) -> tuple[Stack, TextEncode
     from safetensors.torch import load_file
 
     spec = resolve_base(manifest["base"]["package"], manifest.get("prefix"))
-    bert = load_base_model(spec)
+    bert = load_bert(spec.folder)
     if manifest.get("adapter"):
         deltas = load_file(str(path / manifest["adapter"]))
         params = dict(bert.named_parameters())

@@ -1,4 +1,6 @@
-"""The shared encoder with task heads, used identically by training and by the bundle backend.
+"""The shared encoder with task heads: training runs it over transformers' ``BertModel``; the bundle
+backend holds it over the same weights in ``monitor.models.bert``'s modules and runs it as
+``monitor.models.graph.GraphStack``.
 
 ``Stack`` can run the encoder in two halves (``lower`` up to a layer boundary, ``upper`` from it),
 so training can cache the frozen lower half once and fine-tune only the top layers.

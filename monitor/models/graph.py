@@ -6,10 +6,11 @@ inference worker stalls at its next operator meanwhile: measured on 2 cores (ben
 an event loop busy 30 % of the time cost eager workers 35 % of their throughput, and the
 same workers running a traced graph 12 %, which is the CPU time the loop itself used.
 
-``GraphStack`` restates the BERT forward pass with tensor operations only (no Python
-branches on shapes), so one trace serves every batch shape. It calls the stack's own modules
-with the same weights, so it computes what ``Stack.forward`` computes in eval mode; the
-tests compare the two on the shipped models.
+``GraphStack`` states the BERT forward pass with tensor operations only (no Python branches
+on shapes), so one trace serves every batch shape. It runs the base's modules
+(``monitor.models.bert``: BERT's layout, loaded without transformers) and the stack's heads, and
+computes what training's ``Stack.forward`` over transformers' ``BertModel`` computes in eval
+mode; ``tests/models/test_bert.py`` compares the two on both shipped bases.
 
 In bf16 on CPU the dense layers run on weights prepacked once into oneDNN's blocked layout
 (a plain bf16 weight is reordered on every call), with GELU and the residual adds fused into
@@ -18,7 +19,7 @@ without these operators keep plain ``nn.Linear`` calls.
 
 ``torch.jit`` is deprecated upstream in favour of ``torch.export``, whose CPU path compiles
 C++ at load time; until that is practical in a slim container, tracing is used when it works
-and the eager forward pass otherwise (``models.trace: false`` forces eager).
+and the same module runs eagerly otherwise (``models.trace: false`` forces that).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def _prepack(linear: nn.Linear) -> torch.Tensor | None:
     A bf16 linear with a plain weight reorders it on every call: a fixed cost per batch that
     was half of a 16-row call and a quarter of a 1,024-row one (384 -> 1,536, one thread).
     """
+    if not isinstance(linear, nn.Linear):  # int8's dynamically quantised layers run as they are
+        return None
     w, run = linear.weight, _packed_linear()
     if w.device.type != "cpu" or w.dtype != torch.bfloat16 or run is None:
         return None
@@ -196,10 +199,11 @@ def _round_up(tokens: int) -> int:
 
 
 def eager_runner(stack: Stack) -> Runner:
-    """The plain forward pass, as float32 probabilities per task."""
+    """``GraphStack`` run eagerly (no trace): float32 probabilities per task."""
+    graph = GraphStack(stack).eval()
 
     def run(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {t: torch.softmax(v.float(), dim=-1) for t, v in stack(input_ids, attention_mask).items()}
+        return dict(zip(graph.tasks, graph(input_ids, attention_mask)))
 
     return run
 
@@ -212,11 +216,11 @@ def traced_runner(stack: Stack, device: torch.device, name: str) -> Runner | Non
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")  # the deprecation notice and tracer hints; parity is checked below
+            expected = graph(ids, mask)  # the same module run eagerly: what the trace replaces
             traced = torch.jit.freeze(torch.jit.trace(graph, (ids, mask), check_trace=False))
-            expected = eager_runner(stack)(ids, mask)  # the runner the trace replaces
             got = traced(ids, mask)
-        for task, probs in zip(graph.tasks, got):
-            if not torch.allclose(probs, expected[task], atol=0.02):
+        for task, probs, want in zip(graph.tasks, got, expected):
+            if not torch.allclose(probs, want, atol=0.02):
                 raise RuntimeError(f"traced probabilities for {task!r} differ from the eager ones")
     except Exception as exc:  # noqa: BLE001 - any failure means: run eagerly, and say so
         log.warning("encoder runs eagerly: tracing failed", model=name, error=repr(exc))

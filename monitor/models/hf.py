@@ -8,8 +8,11 @@ from typing import Sequence
 import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from monitor.models.base import Encoded, ModelInfo, ModelLoadError, Precision, pad_rows
+
+hf_logging.disable_progress_bar()  # progress bars belong in a terminal, not in the daemon's JSON log
 
 
 class HFBackend:

@@ -5,15 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers.utils import logging as hf_logging
 
 from monitor.models.base import Backend, ModelLoadError, Precision
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled" / "models"
 BUNDLE_MANIFEST = "monitor-model.json"
-
-
-hf_logging.disable_progress_bar()  # progress bars belong in a terminal, not in the daemon's JSON log
 
 
 def resolve_path(ref: str) -> Path:
