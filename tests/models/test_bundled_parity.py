@@ -30,24 +30,26 @@ def test_shipped_bundles_are_present_and_small() -> None:
         assert (BUNDLED_DIR / name / "MODEL_CARD.md").is_file()
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 @pytest.mark.parametrize("name", SHIPPED)
-def test_recorded_test_metrics_are_reproduced(name: str) -> None:
+def test_recorded_test_metrics_are_reproduced(name: str, precision: str) -> None:
+    """At every precision the model card reports (bf16 is the daemon's default on CPU)."""
     path = BUNDLED_DIR / name
     recorded = json.loads((path / "metrics.json").read_text())
-    backend = load_bundle(path, torch.device("cpu"), "fp32")
+    backend = load_bundle(path, torch.device("cpu"), precision)  # type: ignore[arg-type]
     checked = 0
     for task, entry in recorded["tasks"].items():
         rows = data.load(entry["data"], seed=entry["seed"]).test
         if entry.get("limit"):
             rows = rows[: entry["limit"]]
-        got, want = evaluate_rows(backend, rows, task), entry["fp32"]
+        got, want = evaluate_rows(backend, rows, task), entry[precision]
         assert got["digest"] == want["digest"], f"{name}/{task}: the test split changed since recording"
         for key in ("accuracy", "macro_f1"):
             assert abs(got[key] - want[key]) <= TOLERANCE, (name, task, key, got[key], want[key])
         checked += 1
     for task, entry in recorded.get("extra", {}).items():
         rows = data.read_rows(REPO / entry["data"])  # recorded relative to the repository root
-        got, want = evaluate_rows(backend, rows, task), entry["fp32"]
+        got, want = evaluate_rows(backend, rows, task), entry[precision]
         assert got["digest"] == want["digest"]
         assert abs(got["macro_f1"] - want["macro_f1"]) <= TOLERANCE, (name, task, got["macro_f1"], want["macro_f1"])
     assert checked == 2
