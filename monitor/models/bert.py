@@ -157,6 +157,12 @@ def load_bert(folder: Path) -> Bert:
                   for name in ("word_embeddings", "position_embeddings", "token_type_embeddings")}
     except KeyError as exc:
         raise ModelLoadError(f"{file} does not hold a BERT encoder: no {exc.args[0]!r}") from exc
+    # the tables become the embeddings as they are, so their shapes are checked against config.json here
+    for name, rows in (("word_embeddings", config.vocab_size), ("position_embeddings", config.max_position_embeddings),
+                       ("token_type_embeddings", config.type_vocab_size)):
+        if tuple(tables[name].shape) != (rows, config.hidden_size):
+            raise ModelLoadError(f"{file}: {name} is {tuple(tables[name].shape)}, config.json says "
+                                 f"{(rows, config.hidden_size)}")
     model = Bert(config, tables)
     expected = model.state_dict()
     missing, unknown = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))

@@ -43,6 +43,9 @@ def test_a_folder_that_is_not_a_bert_encoder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors").symlink_to(spec.folder / "model.safetensors")
     with pytest.raises(ModelLoadError, match="missing .*encoder.layer.6"):
         load_bert(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "vocab_size": 30000}))
+    with pytest.raises(ModelLoadError, match=r"word_embeddings is \(30522, 384\), config.json says \(30000, 384\)"):
+        load_bert(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_act": "swish"}))
     with pytest.raises(ModelLoadError, match="activation 'swish'"):
         load_bert(tmp_path)
