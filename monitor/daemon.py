@@ -259,8 +259,11 @@ class Daemon:
         self.models_loaded = True
         _settle_heap()
         described = self.classifier.describe()
-        self.metrics.build_info.info({"version": __version__, **{f"{r}_{t}": m for r, ts in described.items() for t, m in ts.items()}})
-        log.info("models loaded", routes=described, workers=self.plan.workers, threads_per_worker=self.plan.threads)
+        precision = self.classifier.precision
+        self.metrics.build_info.info({"version": __version__, "precision": precision,
+                                      **{f"{r}_{t}": m for r, ts in described.items() for t, m in ts.items()}})
+        log.info("models loaded", routes=described, precision=precision, workers=self.plan.workers,
+                 threads_per_worker=self.plan.threads)
         await self.sinks.start()
         if not await self.emitter.start(self.stopping) or not await self.source.start(self.stopping):
             return False

@@ -93,3 +93,18 @@ def resolve_device(device: DeviceName) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
     return torch.device(device)
+
+
+def native_bf16(device: torch.device) -> str | None:
+    """What computes bf16 natively on ``device`` (``AMX``, ``AVX-512 BF16``, or the CUDA device's
+    name), or None. Without it bf16 is emulated: on a CPU with only AVX2 it runs slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device) if torch.cuda.is_bf16_supported() else None
+    cpu = getattr(torch, "cpu", None)
+    for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported")):
+        try:
+            if getattr(cpu, probe)():
+                return name
+        except (AttributeError, RuntimeError):  # an older build without the probe
+            continue
+    return None

@@ -10,13 +10,16 @@ from typing import Sequence
 
 import torch
 
-from monitor.models.base import Backend, Encoded, ModelLoadError, Precision, resolve_device
+from monitor.logs import get_logger
+from monitor.models.base import Backend, Encoded, ModelLoadError, Precision, native_bf16, resolve_device
 from monitor.models.loader import load_backend
 from monitor.records import Prediction, TaskResult
 from monitor.settings import ModelSet, ModelSettings
 
 TASKS = ("topic", "sentiment")
 DEFAULT_ROUTE = "default"
+
+log = get_logger(__name__)
 
 
 def detect_language(text: str) -> str | None:
@@ -78,10 +81,11 @@ class Tokenized:
 class Classifier:
     """Topic and sentiment classification with per-language model routes."""
 
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: dict[str, Route], precision: Precision = "fp32") -> None:
         if DEFAULT_ROUTE not in routes:
             raise ModelLoadError("no default model route")
         self.routes = routes
+        self.precision = precision
 
     @classmethod
     def load(cls, settings: ModelSettings) -> Classifier:
@@ -89,12 +93,15 @@ class Classifier:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         device = resolve_device(settings.device)
-        precision = resolve_precision(settings.precision, device)
+        precision, why = resolve_precision(settings.precision, device)
+        if settings.precision == "bf16" and native_bf16(device) is None:
+            log.warning("bf16 is emulated on this device (no AMX or AVX-512 BF16): fp32 runs faster here", device=str(device))
+        log.info("precision", precision=precision, reason=why, device=str(device))
         cache: dict[tuple[str, str | None], Backend] = {}
         routes = {DEFAULT_ROUTE: _route(DEFAULT_ROUTE, settings.default, cache, device, precision, settings.trace)}
         for lang, model_set in settings.by_language.items():
             routes[lang] = _route(lang, model_set, cache, device, precision, settings.trace)
-        return cls(routes)
+        return cls(routes, precision)
 
     def warm_up(self, sizes: Sequence[int] = (1, 8, 64), widths: Sequence[int] = (16, 64)) -> None:
         """Run each model once per batch shape in a small grid, so the first real batches do not pay
@@ -157,12 +164,20 @@ class Classifier:
         return predictions
 
 
-def resolve_precision(precision: str, device: torch.device) -> Precision:
-    """``auto`` is bf16: within 0.1 point of fp32 on every shipped model, while dynamic int8 loses
-    1.8 points (English sentiment) to 12 points (multilingual); see monitor/bundled/models/README.md."""
-    if precision == "auto":
-        return "bf16"
-    return precision  # type: ignore[return-value]
+def resolve_precision(precision: str, device: torch.device) -> tuple[Precision, str]:
+    """The precision to run, and why.
+
+    ``auto`` is bf16 where the device computes it natively (AMX or AVX-512 BF16 on CPU, a CUDA
+    device with bf16): there it is within 0.1 point of fp32 on every shipped model and several
+    times faster. Elsewhere it is fp32: emulated bf16 ran 6 times slower than fp32 on an
+    AVX2-only CPU (bench/README.md), and dynamic int8 loses 1.8 points (English sentiment) to
+    12 points (multilingual); see monitor/bundled/models/README.md."""
+    if precision != "auto":
+        return precision, "configured"  # type: ignore[return-value]
+    native = native_bf16(device)
+    if native is not None:
+        return "bf16", f"auto: {native} computes bf16 natively"
+    return "fp32", "auto: no native bf16 on this device (emulated bf16 is slower than fp32)"
 
 
 def _model_id(backend: Backend) -> str:

@@ -21,7 +21,7 @@ class SlowClassifier(Classifier):
     delay = 0.4
 
     def __init__(self, inner: Classifier) -> None:
-        super().__init__(inner.routes)
+        super().__init__(inner.routes, inner.precision)
 
     def forward(self, batch: EncodedBatch) -> list[Prediction]:
         time.sleep(self.delay)  # simulated slow model, not synchronisation
