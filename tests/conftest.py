@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.kafka import Broker
 from tests.support.tiny_models import SENTIMENTS, TOPICS, build_tiny_classifier
@@ -14,6 +15,11 @@ from tests.support.tiny_models import SENTIMENTS, TOPICS, build_tiny_classifier
 # No hub access at run time, ever.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Property tests assert behaviour, not speed (bench/ measures speed): no per-example time limit,
+# which a slower or busy machine would turn into failures.
+settings.register_profile("textmon", deadline=None)
+settings.load_profile("textmon")
 
 
 @pytest.fixture(scope="session")
