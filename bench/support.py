@@ -304,8 +304,8 @@ async def wait_ready(config: Path, proc: subprocess.Popen[bytes] | None = None, 
     raise TimeoutError("daemon not ready")
 
 
-def export_hf_classifier(folder: Path) -> Path:
-    """The default route's encoder (same weights) as a BertForSequenceClassification with its topic head."""
+def export_hf_classifier(folder: Path, task: str) -> Path:
+    """The default route's encoder (same weights) as a BertForSequenceClassification with the head of ``task``."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
@@ -317,7 +317,7 @@ def export_hf_classifier(folder: Path) -> Path:
     classifier = Classifier.load(ModelSettings(precision="fp32", by_language={}, trace=False))  # eager: keeps its modules
     backend = classifier.routes["default"].backends[0]
     stack = backend.stack  # type: ignore[attr-defined]
-    labels = backend.info.tasks["topic"]
+    labels = backend.info.tasks[task]
     config = BertConfig.from_pretrained(str(backend.text.spec.folder))  # type: ignore[attr-defined]
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
@@ -326,21 +326,26 @@ def export_hf_classifier(folder: Path) -> Path:
     loaded = model.bert.load_state_dict(stack.bert.state_dict(), strict=False)  # the same names; no pooler
     assert not loaded.unexpected_keys and all(k.startswith("pooler.") for k in loaded.missing_keys), loaded
     with torch.no_grad():
-        model.classifier.weight.copy_(stack.heads["topic"].weight)
-        model.classifier.bias.copy_(stack.heads["topic"].bias)
+        model.classifier.weight.copy_(stack.heads[task].weight)
+        model.classifier.bias.copy_(stack.heads[task].bias)
     model.save_pretrained(str(folder))
     AutoTokenizer.from_pretrained(str(backend.text.spec.folder)).save_pretrained(str(folder))  # type: ignore[attr-defined]
     return folder
 
 
 async def naive_peer(broker: Broker, texts: list[str], batched: bool) -> dict[str, Any]:
-    """What a user would write: consume, call a transformers pipeline, produce the result."""
+    """What a user would write for the daemon's two labels: consume, call a transformers pipeline per task
+    (a pipeline has one head), produce the result. Generous to the peer: every message goes through the
+    default route's 6-layer encoder, where the daemon sends Chinese to the 12-layer multilingual one."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from transformers import pipeline
 
-    folder = export_hf_classifier(REPO / "bench" / "results" / "work" / "hf-export")
-    pipe = pipeline("text-classification", model=str(folder), tokenizer=str(folder), device=0 if _cuda() else -1,
-                    top_k=None)
+    pipes = {
+        task: pipeline("text-classification", model=str(folder), tokenizer=str(folder), device=0 if _cuda() else -1,
+                       top_k=None)
+        for task in ("topic", "sentiment")
+        for folder in [export_hf_classifier(REPO / "bench" / "results" / "work" / f"hf-export-{task}", task)]
+    }
     topic = f"bench-naive-{int(batched)}-{int(time.time())}"
     await broker.create(topic, partitions=3)
     await produce_paced(broker.bootstrap, topic, texts, rate=None)
@@ -360,12 +365,16 @@ async def naive_peer(broker: Broker, texts: list[str], batched: bool) -> dict[st
                 continue
             started = started or time.monotonic()
             values = [json.loads(r.value) for r in records]
+            texts_now = [v["text"] for v in values]
             if batched:
-                results = pipe([v["text"] for v in values], batch_size=32, truncation=True, max_length=128)
+                results = {task: pipe(texts_now, batch_size=32, truncation=True, max_length=128)
+                           for task, pipe in pipes.items()}
             else:
-                results = [pipe(v["text"], truncation=True, max_length=128) for v in values]
-            for v, res in zip(values, results):
-                await producer.send(f"{topic}.enriched", json.dumps({"id": v["id"], "topic": res}).encode())
+                results = {task: [pipe(t, truncation=True, max_length=128) for t in texts_now]
+                           for task, pipe in pipes.items()}
+            for i, v in enumerate(values):
+                out = {"id": v["id"], **{task: res[i] for task, res in results.items()}}
+                await producer.send(f"{topic}.enriched", json.dumps(out).encode())
             done += len(records)
             stats.sample()
         await producer.flush()

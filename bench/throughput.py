@@ -1,6 +1,6 @@
 """Throughput against the hardware limit: forward-only limit, the daemon end to end, and naive peers.
 
-    python bench/throughput.py [--messages 4000] [--precisions fp32,bf16,int8] [--json bench/results/throughput.json]
+    python bench/throughput.py [--messages 4000] [--precisions auto] [--json bench/results/throughput.json]
 
 Everything is measured in one run, on this machine, on the same stream (the bundled sample:
 English headlines and chat, Chinese chat, repeated to --messages):
@@ -8,8 +8,9 @@ English headlines and chat, Chinese chat, repeated to --messages):
 1. limit: the configured models forward-only on pre-tokenised, length-sorted batches;
 2. daemon: Kafka in, enriched records out, trends, alerts and metrics on (a real broker), over
    the stream twice; the second pass counts, as the limit counts its better pass;
-3. naive peers: an aiokafka consumer calling a transformers pipeline per message, and the same
-   with the pipeline's own batching (same encoder weights and size; one task only);
+3. naive peers: an aiokafka consumer calling transformers pipelines (one per task, topic and
+   sentiment, as the daemon labels both) per message, and the same with the pipelines' own
+   batching (the default route's encoder weights for every message);
 4. with --lite-layers N: the limit and the daemon again with every encoder cut to its first N
    layers (meaningless predictions, a fraction of the arithmetic): how much the pipeline around
    the model costs once the encoder is fast, as on an accelerator.
@@ -205,13 +206,16 @@ def _p99(ordered: list[float]) -> float:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
+    from monitor.models.base import native_bf16, resolve_device
+
     texts = sample_texts(args.messages)
     workdir = REPO / "bench" / "results" / "work"
     workdir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     result: dict[str, Any] = {
-        "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "hardware": {"cpu": cpu_model(), "cores": os.cpu_count(), "isa": torch.backends.cpu.get_cpu_capability(),
+                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                     "native_bf16": native_bf16(resolve_device("auto"))},
         "messages": len(texts), "rows": rows,
     }
     broker = Broker(port=39092)
@@ -267,7 +271,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def print_table(result: dict[str, Any]) -> None:
     hw = result["hardware"]
     print(f"\n{result['messages']} messages, routes {result.get('routes')}; {hw['cores']} cores {hw['cpu']}"
-          + (f", GPU {hw['cuda']}" if hw["cuda"] else ""))
+          + (f" ({hw['isa']})" if hw.get("isa") else "") + (f", GPU {hw['cuda']}" if hw["cuda"] else "")
+          + f"; native bf16: {hw.get('native_bf16') or 'none'}")
     best_limit = {r["limit_key"]: r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit")}
     full_limits = [r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit") and "layer" not in r["limit_key"]]
     print(f"{'what':<38} {'msg/s':>8} {'vs limit':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} {'CPU %':>6}")
@@ -320,11 +325,36 @@ def _sched_text(name: str, split: dict[str, float]) -> str:
     return f"{name}{each} {split['running']:.0f} / {split['waiting_for_core']:.0f} / {split['off_cpu']:.0f}"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what ``platform`` knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def default_precisions() -> str:
+    """What the daemon runs here by default (``models.precision: auto``) first, then the others that run
+    natively: bf16 where the hardware emulates it is slower than fp32 and is left out (it still runs
+    when named)."""
+    from monitor.models.base import native_bf16, resolve_device
+    from monitor.models.classifier import resolve_precision
+
+    device = resolve_device("auto")
+    first, _ = resolve_precision("auto", device)
+    others = ["fp32", "bf16"] if native_bf16(device) else ["fp32"]
+    if device.type == "cpu":
+        others.append("int8")
+    return ",".join(dict.fromkeys([first, *others]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--naive-messages", type=int, default=1000)
-    parser.add_argument("--precisions", default="fp32,bf16,int8")
+    parser.add_argument("--precisions", default="auto",
+                        help="comma-separated; auto: the daemon's default here first, then the others that run natively")
     parser.add_argument("--daemon-runs", type=int, default=2, help="end-to-end runs per precision; the best counts")
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="measured seconds at half the max rate")
     parser.add_argument("--latency-warmup-seconds", type=float, default=10.0,
@@ -336,6 +366,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.precisions == "auto":
+        args.precisions = default_precisions()
     result = asyncio.run(main_async(args))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2, default=str))
