@@ -262,8 +262,8 @@ class Daemon:
         precision = self.classifier.precision
         self.metrics.build_info.info({"version": __version__, "precision": precision,
                                       **{f"{r}_{t}": m for r, ts in described.items() for t, m in ts.items()}})
-        log.info("models loaded", routes=described, precision=precision, workers=self.plan.workers,
-                 threads_per_worker=self.plan.threads)
+        log.info("models loaded", routes=described, precision=precision, why=self.classifier.precision_reason,
+                 workers=self.plan.workers, threads_per_worker=self.plan.threads)
         await self.sinks.start()
         if not await self.emitter.start(self.stopping) or not await self.source.start(self.stopping):
             return False

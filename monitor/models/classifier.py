@@ -10,7 +10,6 @@ from typing import Sequence
 
 import torch
 
-from monitor.logs import get_logger
 from monitor.models.base import Backend, Encoded, ModelLoadError, Precision, native_bf16, resolve_device
 from monitor.models.loader import load_backend
 from monitor.records import Prediction, TaskResult
@@ -18,8 +17,6 @@ from monitor.settings import ModelSet, ModelSettings
 
 TASKS = ("topic", "sentiment")
 DEFAULT_ROUTE = "default"
-
-log = get_logger(__name__)
 
 
 def detect_language(text: str) -> str | None:
@@ -81,11 +78,12 @@ class Tokenized:
 class Classifier:
     """Topic and sentiment classification with per-language model routes."""
 
-    def __init__(self, routes: dict[str, Route], precision: Precision = "fp32") -> None:
+    def __init__(self, routes: dict[str, Route], precision: Precision = "fp32", precision_reason: str = "configured") -> None:
         if DEFAULT_ROUTE not in routes:
             raise ModelLoadError("no default model route")
         self.routes = routes
         self.precision = precision
+        self.precision_reason = precision_reason
 
     @classmethod
     def load(cls, settings: ModelSettings) -> Classifier:
@@ -94,14 +92,11 @@ class Classifier:
             torch.set_num_threads(settings.threads)
         device = resolve_device(settings.device)
         precision, why = resolve_precision(settings.precision, device)
-        if settings.precision == "bf16" and native_bf16(device) is None:
-            log.warning("bf16 is emulated on this device (no AMX or AVX-512 BF16): fp32 runs faster here", device=str(device))
-        log.info("precision", precision=precision, reason=why, device=str(device))
         cache: dict[tuple[str, str | None], Backend] = {}
         routes = {DEFAULT_ROUTE: _route(DEFAULT_ROUTE, settings.default, cache, device, precision, settings.trace)}
         for lang, model_set in settings.by_language.items():
             routes[lang] = _route(lang, model_set, cache, device, precision, settings.trace)
-        return cls(routes, precision)
+        return cls(routes, precision, why)
 
     def warm_up(self, sizes: Sequence[int] = (1, 8, 64), widths: Sequence[int] = (16, 64)) -> None:
         """Run each model once per batch shape in a small grid, so the first real batches do not pay
@@ -172,9 +167,11 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[Precision, 
     times faster. Elsewhere it is fp32: emulated bf16 ran 6 times slower than fp32 on an
     AVX2-only CPU (bench/README.md), and dynamic int8 loses 1.8 points (English sentiment) to
     12 points (multilingual); see monitor/bundled/models/README.md."""
+    native = native_bf16(device)
+    if precision == "bf16" and native is None:
+        return "bf16", "configured; emulated on this device (no native bf16), where fp32 runs faster"
     if precision != "auto":
         return precision, "configured"  # type: ignore[return-value]
-    native = native_bf16(device)
     if native is not None:
         return "bf16", f"auto: {native} computes bf16 natively"
     return "fp32", "auto: no native bf16 on this device (emulated bf16 is slower than fp32)"

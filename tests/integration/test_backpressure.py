@@ -21,7 +21,7 @@ class SlowClassifier(Classifier):
     delay = 0.4
 
     def __init__(self, inner: Classifier) -> None:
-        super().__init__(inner.routes, inner.precision)
+        super().__init__(inner.routes, inner.precision, inner.precision_reason)
 
     def forward(self, batch: EncodedBatch) -> list[Prediction]:
         time.sleep(self.delay)  # simulated slow model, not synchronisation
