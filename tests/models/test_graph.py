@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from monitor.models.base import native_bf16
 from monitor.models.bundle import load_bundle
 from monitor.models.graph import GraphStack
 from monitor.models.loader import BUNDLED_DIR
@@ -41,15 +42,7 @@ def test_int8_stays_eager() -> None:
     assert not load_bundle(BUNDLED_DIR / "en-news", torch.device("cpu"), "int8").traced
 
 
-def _cpu_has_bf16_matmul() -> bool:
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-@pytest.mark.skipif(not _cpu_has_bf16_matmul(), reason="this CPU has no bf16 matrix instructions for oneDNN")
+@pytest.mark.skipif(native_bf16(torch.device("cpu")) is None, reason="this CPU has no bf16 matrix instructions for oneDNN")
 def test_bf16_dense_layers_run_on_prepacked_weights() -> None:
     """Prepacking is a fallback-on-failure path: without this check, losing it would only show as a slower benchmark."""
     bundle = load_bundle(BUNDLED_DIR / "en-news", torch.device("cpu"), "bf16", trace=False)  # type: ignore[arg-type]
