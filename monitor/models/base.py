@@ -99,7 +99,8 @@ def native_bf16(device: torch.device) -> str | None:
     """What computes bf16 natively on ``device`` (``AMX``, ``AVX-512 BF16``, or the CUDA device's
     name), or None. Without it bf16 is emulated: on a CPU with only AVX2 it runs slower than fp32."""
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device) if torch.cuda.is_bf16_supported() else None
+        # without including_emulation=False, a pre-Ampere card (T4, V100) counts as supporting bf16
+        return torch.cuda.get_device_name(device) if torch.cuda.is_bf16_supported(including_emulation=False) else None
     cpu = getattr(torch, "cpu", None)
     for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported")):
         try:
