@@ -340,12 +340,11 @@ async def naive_peer(broker: Broker, texts: list[str], batched: bool) -> dict[st
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from transformers import pipeline
 
-    pipes = {
-        task: pipeline("text-classification", model=str(folder), tokenizer=str(folder), device=0 if _cuda() else -1,
-                       top_k=None)
-        for task in ("topic", "sentiment")
-        for folder in [export_hf_classifier(REPO / "bench" / "results" / "work" / f"hf-export-{task}", task)]
-    }
+    pipes = {}
+    for task in ("topic", "sentiment"):
+        folder = str(export_hf_classifier(REPO / "bench" / "results" / "work" / f"hf-export-{task}", task))
+        pipes[task] = pipeline("text-classification", model=folder, tokenizer=folder, device=0 if _cuda() else -1,
+                               top_k=None)
     topic = f"bench-naive-{int(batched)}-{int(time.time())}"
     await broker.create(topic, partitions=3)
     await produce_paced(broker.bootstrap, topic, texts, rate=None)
