@@ -53,7 +53,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tune-bias", action="append", default=[], metavar="TASK",
                    help="after training, fit per-class logit offsets for TASK on the validation split")
-    p.add_argument("--no-amp", action="store_true", help="train in fp32 instead of bf16 autocast")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: only where the CPU computes bf16 natively; --no-amp: fp32)")
     p.add_argument("--checkpoint", type=Path, help="folder for the resumable checkpoint")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--extra-eval", action="append", default=[], metavar="TASK=FILE",
@@ -65,7 +66,7 @@ def train_main(argv: list[str]) -> int:
                       warmup=a.warmup, weight_decay=a.weight_decay, patience=a.patience,
                       evals_per_epoch=a.evals_per_epoch, min_share=a.min_share, seed=a.seed, limit=a.limit,
                       threads=a.threads, checkpoint=a.checkpoint, resume=a.resume,
-                      extra_eval=_pairs(a.extra_eval, "extra-eval"), amp=not a.no_amp)
+                      extra_eval=_pairs(a.extra_eval, "extra-eval"), amp=a.amp)
     try:
         run = train(cfg)
     except data.DataError as exc:

@@ -12,12 +12,23 @@ from hypothesis import strategies as st
 
 from monitor.models.evaluation import metrics
 from monitor.models.publish import _macro_f1
-from monitor.models.training import Cached, class_weights, length_batches, warmup_linear
+from monitor.models import training
+from monitor.models.training import Cached, class_weights, length_batches, use_amp, warmup_linear
 
 
 @pytest.mark.parametrize(("step", "factor"), [(0, 0.1), (9, 1.0), (10, 1.0), (55, 0.5), (100, 0.0)])
 def test_warmup_then_linear_decay(step: int, factor: float) -> None:
     assert warmup_linear(100, 0.1)(step) == pytest.approx(factor)
+
+
+@pytest.mark.parametrize(("native", "requested", "expected"), [
+    ("AMX", None, True), (None, None, False),  # emulated bf16 is slower than fp32: not by default
+    (None, True, True), ("AMX", False, False),  # --amp / --no-amp win
+])
+def test_bf16_autocast_by_default_only_where_the_cpu_computes_bf16(monkeypatch: pytest.MonkeyPatch, native: str | None,
+                                                                  requested: bool | None, expected: bool) -> None:
+    monkeypatch.setattr(training, "native_bf16", lambda device: native)
+    assert use_amp(requested) is expected
 
 
 def test_class_weights_are_inverse_frequency_with_mean_one() -> None:
