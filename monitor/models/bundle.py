@@ -17,7 +17,7 @@ from torch import nn
 from monitor.models.base import Encoded, ModelInfo, ModelLoadError, Precision
 from monitor.models.bert import load_bert
 from monitor.models.encoder import Stack, TextEncoder, resolve_base
-from monitor.models.graph import eager_runner, traced_runner
+from monitor.models.graph import eager_runner, real_tokens, traced_runner
 
 MANIFEST = "monitor-model.json"
 FORMAT = 1
@@ -133,9 +133,10 @@ class BundleBackend:
         # when it is busy: the CPU path makes as few as it can (no-op moves skipped, softmax in the graph)
         with torch.inference_mode():
             ids, mask = batch.input_ids, batch.attention_mask
+            real = real_tokens(mask)  # where the mask is, before any copy to the device: no device sync
             if ids.device != self.device:
-                ids, mask = ids.to(self.device), mask.to(self.device)
-            probs = self.run(ids, mask)
+                ids, mask, real = ids.to(self.device), mask.to(self.device), real.to(self.device)
+            probs = self.run(ids, mask, real)
             if self.device.type != "cpu":
                 return {t: v.cpu().numpy() for t, v in probs.items()}
             return {t: v.numpy() for t, v in probs.items()}

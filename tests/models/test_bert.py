@@ -14,7 +14,7 @@ import torch
 from monitor.models.base import ModelLoadError
 from monitor.models.bert import load_bert
 from monitor.models.encoder import Stack, TextEncoder, load_base_model, resolve_base
-from monitor.models.graph import GraphStack
+from monitor.models.graph import GraphStack, real_tokens
 
 TEXTS = ["Shares in the carmaker fell sharply after the profit warning.", "央行宣布降准，银行股领涨", "ok",
          "The prime minister called a general election after a long and bitter leadership contest " * 8]
@@ -31,7 +31,7 @@ def test_same_probabilities_as_the_transformers_model(package: str) -> None:
     ids, mask = text.pad(text.ids(TEXTS)[0])  # padded rows, a truncated one, two scripts
     with torch.inference_mode():
         want = {t: torch.softmax(v, -1) for t, v in reference(ids, mask).items()}
-        got = dict(zip(["topic", "sentiment"], GraphStack(ours).eval()(ids, mask)))
+        got = dict(zip(["topic", "sentiment"], GraphStack(ours).eval()(ids, mask, real_tokens(mask))))
     for task in want:
         assert torch.allclose(got[task], want[task], atol=1e-5), (task, (got[task] - want[task]).abs().max())
 

@@ -38,6 +38,17 @@ def test_traced_graph_matches_eager_forward_on_every_shape(name: str, precision:
             assert (got[task].argmax(1) == want[task].argmax(1)).all()
 
 
+@pytest.mark.parametrize("trace", [True, False])
+def test_a_message_gets_the_same_probabilities_whatever_shares_its_batch(trace: bool) -> None:
+    """The dense layers skip padding: a headline batched with a long post, or alone, scores the same."""
+    bundle = load_bundle(BUNDLED_DIR / "multilingual-news", torch.device("cpu"), "fp32", trace=trace)
+    alone = [bundle.forward(bundle.encode([text])) for text in TEXTS]
+    together = bundle.forward(bundle.encode(TEXTS))
+    for i, single in enumerate(alone):
+        for task, probs in single.items():
+            assert np.abs(together[task][i] - probs[0]).max() <= 1e-5, (task, TEXTS[i])
+
+
 def test_int8_stays_eager() -> None:
     assert not load_bundle(BUNDLED_DIR / "en-news", torch.device("cpu"), "int8").traced
 
