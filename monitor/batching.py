@@ -151,6 +151,9 @@ class Batcher(Generic[T]):
         for running it at all; within ``max_size`` and ``max_tokens``, the cheapest cuts win
         (dynamic programming over the sorted lengths). A handful of short headlines and a long
         post therefore go as two batches rather than one padded to the post's length.
+
+        Since the encoders' dense layers skip padding (``monitor.models.graph``), padding costs only
+        attention, so this overprices it; the cost was tuned before that and not re-measured since.
         """
         n = len(lengths)
         best = [0.0] + [float("inf")] * n
