@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from monitor.records import DeadLetter, DeadLetterReason, Message, RawRecord
 from monitor.settings import InputSettings
 
@@ -37,9 +39,14 @@ class Decoder:
         if s.format == "text":
             return self._message(raw, text_value, default_id, broker_time, None, raw.position.topic, None)
         try:
-            obj = json.loads(text_value)
-        except json.JSONDecodeError as exc:
-            return DeadLetter(raw, DeadLetterReason.INVALID_JSON, f"invalid JSON: {exc.msg} at char {exc.pos}")
+            obj = orjson.loads(value)  # 3-4 times faster than the standard library's parser
+        except orjson.JSONDecodeError:
+            try:  # which accepts a little more (NaN, integers beyond 64 bits, lone surrogates) and says where it failed
+                obj = _repaired(json.loads(text_value))
+            except json.JSONDecodeError as exc:
+                return DeadLetter(raw, DeadLetterReason.INVALID_JSON, f"invalid JSON: {exc.msg} at char {exc.pos}")
+        if isinstance(obj, dict) and isinstance(obj.get(s.id_field), float):
+            obj = json.loads(text_value)  # orjson reads integers beyond 64 bits as floats; an id may be one
         if not isinstance(obj, dict):
             return DeadLetter(raw, DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(obj).__name__}")
         return self._from_object(raw, obj, default_id, broker_time)
@@ -104,6 +111,23 @@ class Decoder:
             truncated=truncated,
             consumed_at=now,
         )
+
+
+def _repaired(obj: Any) -> Any:
+    """An object's top-level strings with lone UTF-16 surrogates (``"\\ud83d"``: an emoji cut in half
+    by a producer that truncated UTF-16 text) replaced by U+FFFD. JSON's grammar allows such escapes,
+    but no UTF-8 encoder does, so the text could not be published or logged."""
+    if not isinstance(obj, dict):
+        return obj
+    return {key: _replace_surrogates(value) if isinstance(value, str) else value for key, value in obj.items()}
+
+
+def _replace_surrogates(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def parse_time(value: Any) -> float | None:

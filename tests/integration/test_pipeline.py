@@ -49,6 +49,8 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
     long_text = "markets " * 400  # far beyond the tiny model's 128 tokens, under the byte limit
     good = [json.dumps({"id": f"m{i}", "text": f"shares fell sharply at company {i}", "source": "wire"}).encode() for i in range(GOOD)]
     good.append(json.dumps({"id": "long", "text": long_text}).encode())
+    # a chat producer that truncated UTF-16 text cut an emoji in half: valid JSON, no valid UTF-8
+    good.append(b'{"id": "half-emoji", "text": "shares fell sharply at company 0 \\ud83d"}')
     values = good + list(MALFORMED)
     await produce(broker.bootstrap, topic, values)
 
@@ -71,7 +73,8 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
     enriched = [r.json() for r in out if r.topic == settings.kafka.output_topic]
     dead = [r for r in out if r.topic == settings.kafka.dead_letter_topic]
     assert len(enriched) + len(dead) == len(values)
-    assert {e["id"] for e in enriched} == {f"m{i}" for i in range(GOOD)} | {"long"}
+    assert {e["id"] for e in enriched} == {f"m{i}" for i in range(GOOD)} | {"long", "half-emoji"}
+    assert [e["text"] for e in enriched if e["id"] == "half-emoji"] == ["shares fell sharply at company 0 \ufffd"]
     assert sorted(r.headers["textmon.reason"].decode() for r in dead) == sorted(MALFORMED.values())
     assert {r.value for r in dead} == set(MALFORMED), "dead letters keep the original bytes"
     first = enriched[0]
@@ -92,8 +95,8 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
     assert metric_value(body, "textmon_messages_consumed_total") == len(values)
     assert metric_value(body, "textmon_dead_letters_total") == len(MALFORMED)
     assert metric_value(body, "textmon_dead_letters_total", reason="wrong_type") == 2
-    assert metric_value(body, "textmon_messages_processed_total") == GOOD + 1
-    assert metric_value(body, "textmon_classified_total", topic="business", sentiment="negative") == GOOD + 1
+    assert metric_value(body, "textmon_messages_processed_total") == GOOD + 2
+    assert metric_value(body, "textmon_classified_total", topic="business", sentiment="negative") == GOOD + 2
     assert metric_value(body, "textmon_alerts_total", rule="neg-share", state="firing") == 1
     assert metric_value(body, "textmon_sink_deliveries_total", sink="hook", outcome="delivered") == 1
     assert metric_value(body, "textmon_messages_truncated_total") == 1

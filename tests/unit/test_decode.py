@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from monitor.decode import Decoder, parse_time
-from monitor.records import DeadLetter, DeadLetterReason, Message, RawRecord, SourcePosition
+from monitor.emit import enriched_record
+from monitor.records import DeadLetter, DeadLetterReason, Enriched, Message, Prediction, RawRecord, SourcePosition
 from monitor.settings import InputSettings
 
 POS = SourcePosition("news", 1, 42)
@@ -49,6 +50,28 @@ def test_json_fields_are_mapped_by_configured_names() -> None:
     assert (msg.id, msg.text, msg.source, msg.language) == ("7", "央行宣布降息", "wire", "zh")
     assert msg.event_time == 1767323045.0
     assert msg.broker_time == 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_id"),
+    [
+        (b'{"text": "a", "id": 1180591620717411303424}', "1180591620717411303424"),  # an integer beyond 64 bits
+        (b'{"text": "a", "id": "x", "price": NaN}', "x"),  # NaN, which strict JSON parsers refuse
+        (b'{"text": "a \\ud83d", "id": "y"}', "y"),  # a lone surrogate escape
+    ],
+)
+def test_json_the_standard_library_accepts_is_accepted(value: bytes, expected_id: str) -> None:
+    msg = decode(value)
+    assert isinstance(msg, Message)
+    assert msg.id == expected_id
+
+
+def test_an_emoji_cut_in_half_is_replaced_so_the_record_can_be_published() -> None:
+    msg = decode(b'{"text": "Rates up \\ud83d", "id": "cut\\ude00", "source": "chat"}')
+    assert isinstance(msg, Message)
+    assert (msg.text, msg.id) == ("Rates up \ufffd", "cut\ufffd")
+    record = Enriched(msg, Prediction(tasks={}), 0.0)
+    assert json.loads(enriched_record("out", record)[2])["text"] == "Rates up \ufffd"
 
 
 def test_missing_id_and_time_fall_back_to_position_and_broker_time() -> None:
