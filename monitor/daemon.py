@@ -21,7 +21,7 @@ import ctypes
 import gc
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -445,9 +445,8 @@ class Daemon:
         """Publish a batch's enriched records, then mark its offsets done (several batches publish at once)."""
         enriched = item.enriched
         await self.emitter.publish([enriched_record(topic, e) for e in enriched], self._deadline())
-        acked = time.time()
+        self._count(enriched, item.batch.route, time.time())
         for e in enriched:
-            self._count(e, item.batch.route, acked)
             pos = e.message.position
             self.tracker.done(pos.topic, pos.partition, pos.offset)
         self.source.notify_progress()
@@ -521,15 +520,22 @@ class Daemon:
         for partition, event_time in self.order.release():
             self.trends.advance(partition, event_time)
 
-    def _count(self, e: Enriched, route: str, acked: float) -> None:
+    def _count(self, enriched: list[Enriched], route: str, acked: float) -> None:
+        """A published batch's metrics: counters once per batch and label pair, latencies per message."""
         m = self.metrics
-        m.messages_processed.labels(route).inc()
-        m.classified.labels(e.topic_label, e.sentiment_label).inc()
-        m.e2e_event_seconds.observe(max(0.0, acked - e.message.event_time))
-        if e.message.broker_time is not None:
-            m.e2e_broker_seconds.observe(max(0.0, acked - e.message.broker_time))
-        if e.message.truncated or e.prediction.truncated:
-            m.messages_truncated.inc()
+        m.messages_processed.labels(route).inc(len(enriched))
+        for (topic, sentiment), n in Counter((e.topic_label, e.sentiment_label) for e in enriched).items():
+            m.classified.labels(topic, sentiment).inc(n)
+        event_latency, broker_latency = m.e2e_event_seconds.observe, m.e2e_broker_seconds.observe
+        truncated = 0
+        for e in enriched:
+            message = e.message
+            event_latency(max(0.0, acked - message.event_time))
+            if message.broker_time is not None:
+                broker_latency(max(0.0, acked - message.broker_time))
+            truncated += message.truncated or e.prediction.truncated
+        if truncated:
+            m.messages_truncated.inc(truncated)
 
     def _update_gauges(self) -> None:
         if not self.alerts.rules:

@@ -136,8 +136,8 @@ def _task_json(result: TaskResult | None) -> dict[str, Any] | None:
         return None
     return {
         "label": result.label,
-        "score": round(result.score, 6),
-        "distribution": {k: round(v, 6) for k, v in result.distribution.items()},
+        "score": result.score,
+        "distribution": result.distribution,
         "model": result.model,
     }
 

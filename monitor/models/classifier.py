@@ -143,12 +143,14 @@ class Classifier:
         route = self.routes[batch.route]
         outputs = [backend.forward(part) for backend, part in zip(route.backends, batch.parts)]
         truncated = batch.truncated
-        # whole-batch conversions (argmax, and Python floats via tolist) instead of per-row numpy calls
+        # whole-batch conversions (argmax, rounding to the six decimals published, and Python floats via
+        # tolist) instead of per-row numpy calls or per-value rounding on the event loop
         per_task: dict[str, tuple[list[list[float]], list[int], tuple[str, ...], str]] = {}
         for task, index in route.task_owner.items():
             backend = route.backends[index]
             probs = outputs[index][task]
-            per_task[task] = (probs.tolist(), probs.argmax(axis=1).tolist(), backend.info.tasks[task], _model_id(backend))
+            rounded = probs.astype("float64").round(6).tolist()
+            per_task[task] = (rounded, probs.argmax(axis=1).tolist(), backend.info.tasks[task], _model_id(backend))
         predictions = []
         for row in range(len(truncated)):
             tasks = {}

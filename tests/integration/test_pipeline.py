@@ -80,6 +80,8 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
     first = enriched[0]
     assert first["topic"]["label"] == "business" and first["sentiment"]["label"] == "negative"
     assert set(first["sentiment"]["distribution"]) == {"negative", "neutral", "positive"}
+    published = [first["topic"]["score"], *first["topic"]["distribution"].values(), *first["sentiment"]["distribution"].values()]
+    assert all(round(p, 6) == p for p in published), "probabilities are published to six decimals"
     assert first["models"]["topic"] and first["models"]["sentiment"]
     assert [e["truncated"] for e in enriched if e["id"] == "long"] == [True]
 
