@@ -156,15 +156,17 @@ class Batcher(Generic[T]):
         attention, so this overprices it; the cost was tuned before that and not re-measured since.
         """
         n = len(lengths)
-        best = [0.0] + [float("inf")] * n
+        best = [0] * (n + 1)
         start_of = [0] * (n + 1)
+        max_size, max_tokens, sizes = self.max_size, self.max_tokens, _sizes  # locals: this loop runs on the event loop
         for end in range(1, n + 1):
             longest = lengths[end - 1]
-            fits = min(self.max_size, max(1, self.max_tokens // max(1, longest)), end)
-            for size in _sizes(fits):
-                cost = best[end - size] + BATCH_COST_TOKENS + size * longest
-                if cost < best[end]:
-                    best[end], start_of[end] = cost, end - size
+            lowest, start = -1, 0
+            for size in sizes(min(max_size, max(1, max_tokens // max(1, longest)), end)):
+                cost = best[end - size] + size * longest
+                if cost < lowest or lowest < 0:
+                    lowest, start = cost, end - size
+            best[end], start_of[end] = lowest + BATCH_COST_TOKENS, start
         ends: list[int] = []
         end = n
         while end > 0:
