@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -70,10 +71,17 @@ class Decoder:
         event_time: float | None = None
         if s.time_field in obj and obj[s.time_field] is not None:
             parsed = parse_time(obj[s.time_field])
-            if parsed is None:
+            if parsed is None or not math.isfinite(parsed):
                 return DeadLetter(
                     raw, DeadLetterReason.WRONG_TYPE,
                     f"field '{s.time_field}' must be epoch seconds/milliseconds or an ISO-8601 string",
+                )
+            ahead = parsed - (broker_time if broker_time is not None else time.time())
+            if ahead > s.max_future_seconds:
+                return DeadLetter(
+                    raw, DeadLetterReason.FUTURE_TIME,
+                    f"field '{s.time_field}' is {ahead:.0f} s ahead of the record's broker time "
+                    f"(input.max_future_seconds={s.max_future_seconds:g})",
                 )
             event_time = parsed
         source = obj.get(s.source_field, raw.position.topic)

@@ -56,6 +56,7 @@ class DeadLetterReason(str, enum.Enum):
     EMPTY_TEXT = "empty_text"
     NOT_UTF8 = "not_utf8"
     OVERSIZED = "oversized"
+    FUTURE_TIME = "future_time"
     EMPTY_VALUE = "empty_value"
 
 

@@ -90,6 +90,9 @@ class InputSettings(_Frozen):
     language_field: str = "lang"
     max_message_bytes: int = Field(1_000_000, ge=1)
     max_text_chars: int = Field(20_000, ge=1)
+    # an event time further ahead of its record's broker time (of the clock, without one) is dead-lettered:
+    # trends would take it as the stream's present, and close every open bucket as of that future
+    max_future_seconds: float = Field(3600.0, gt=0)
 
 
 class BatchSettings(_Frozen):

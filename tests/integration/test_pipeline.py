@@ -27,6 +27,8 @@ MALFORMED = {
     b'{"text": "caf\xe9 au lait"}': "not_utf8",
     json.dumps({"text": "x" * 5000}).encode(): "oversized",
     json.dumps({"text": "ok", "timestamp": "yesterday"}).encode(): "wrong_type",
+    b'{"text": "ok", "timestamp": NaN}': "wrong_type",  # trends cannot place it in a bucket
+    json.dumps({"text": "ok", "timestamp": 4_102_444_800}).encode(): "future_time",  # 2100: would close every bucket
 }
 
 
@@ -96,7 +98,8 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
     assert status == 200 and ready_status == 200
     assert metric_value(body, "textmon_messages_consumed_total") == len(values)
     assert metric_value(body, "textmon_dead_letters_total") == len(MALFORMED)
-    assert metric_value(body, "textmon_dead_letters_total", reason="wrong_type") == 2
+    assert metric_value(body, "textmon_dead_letters_total", reason="wrong_type") == 3
+    assert metric_value(body, "textmon_dead_letters_total", reason="future_time") == 1
     assert metric_value(body, "textmon_messages_processed_total") == GOOD + 2
     assert metric_value(body, "textmon_classified_total", topic="business", sentiment="negative") == GOOD + 2
     assert metric_value(body, "textmon_alerts_total", rule="neg-share", state="firing") == 1

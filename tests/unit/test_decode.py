@@ -30,6 +30,10 @@ def decode(value: bytes | None, **settings: object) -> Message | DeadLetter:
         (b'{"text": ["a"]}', DeadLetterReason.WRONG_TYPE),
         (b'{"text": "a", "id": 1.5}', DeadLetterReason.WRONG_TYPE),
         (b'{"text": "a", "timestamp": "soon"}', DeadLetterReason.WRONG_TYPE),
+        (b'{"text": "a", "timestamp": NaN}', DeadLetterReason.WRONG_TYPE),
+        (b'{"text": "a", "timestamp": 1e400}', DeadLetterReason.WRONG_TYPE),
+        (b'{"text": "a", "timestamp": 1700003601}', DeadLetterReason.FUTURE_TIME),  # 3,601 s after the broker's time
+        (b'{"text": "a", "timestamp": "2286-11-20T17:46:40Z"}', DeadLetterReason.FUTURE_TIME),
         (b'{"text": "a", "lang": 7}', DeadLetterReason.WRONG_TYPE),
         (b'{"text": " \\n "}', DeadLetterReason.EMPTY_TEXT),
         (b'{"text": "\xff"}', DeadLetterReason.NOT_UTF8),
@@ -44,11 +48,11 @@ def test_malformed_input_is_dead_lettered_with_its_reason(value: bytes | None, r
 
 
 def test_json_fields_are_mapped_by_configured_names() -> None:
-    value = json.dumps({"body": "央行宣布降息", "uid": 7, "ts": "2026-01-02T03:04:05Z", "feed": "wire", "language": "ZH"})
+    value = json.dumps({"body": "央行宣布降息", "uid": 7, "ts": "2023-11-14T21:04:05Z", "feed": "wire", "language": "ZH"})
     msg = decode(value.encode(), text_field="body", id_field="uid", time_field="ts", source_field="feed", language_field="language")
     assert isinstance(msg, Message)
     assert (msg.id, msg.text, msg.source, msg.language) == ("7", "央行宣布降息", "wire", "zh")
-    assert msg.event_time == 1767323045.0
+    assert msg.event_time == 1699995845.0
     assert msg.broker_time == 1_700_000_000.0
 
 
@@ -72,6 +76,13 @@ def test_an_emoji_cut_in_half_is_replaced_so_the_record_can_be_published() -> No
     assert (msg.text, msg.id) == ("Rates up \ufffd", "cut\ufffd")
     record = Enriched(msg, Prediction(tasks={}), 0.0)
     assert json.loads(enriched_record("out", record)[2])["text"] == "Rates up \ufffd"
+
+
+def test_an_event_time_within_the_future_allowance_is_kept() -> None:
+    msg = decode(b'{"text": "a", "timestamp": 1700003000}')  # 50 minutes after the broker's time
+    assert isinstance(msg, Message) and msg.event_time == 1_700_003_000.0
+    late = decode(b'{"text": "a", "timestamp": 1600000000}')  # long before it: trends decide what is late
+    assert isinstance(late, Message) and late.event_time == 1_600_000_000.0
 
 
 def test_missing_id_and_time_fall_back_to_position_and_broker_time() -> None:
