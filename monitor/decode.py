@@ -47,7 +47,7 @@ class Decoder:
             except json.JSONDecodeError as exc:
                 return DeadLetter(raw, DeadLetterReason.INVALID_JSON, f"invalid JSON: {exc.msg} at char {exc.pos}")
         if isinstance(obj, dict) and isinstance(obj.get(s.id_field), float):
-            obj = json.loads(text_value)  # orjson reads integers beyond 64 bits as floats; an id may be one
+            obj = _repaired(json.loads(text_value))  # orjson reads integers beyond 64 bits as floats; an id may be one
         if not isinstance(obj, dict):
             return DeadLetter(raw, DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(obj).__name__}")
         return self._from_object(raw, obj, default_id, broker_time)
