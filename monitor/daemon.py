@@ -42,7 +42,7 @@ from monitor.models.base import resolve_device
 from monitor.models.classifier import Classifier, Tokenized
 from monitor.models.workers import WorkerPlan, name_thread, plan_workers
 from monitor.offsets import OffsetTracker
-from monitor.records import DeadLetter, Enriched, Message, Prediction
+from monitor.records import DeadLetter, DeadLetterReason, Enriched, Message, Prediction
 from monitor.server import HealthServer
 from monitor.settings import Settings
 from monitor.sinks import SinkDispatcher, load_sink
@@ -55,6 +55,7 @@ log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
 PUBLISHES_IN_FLIGHT = 8  # batches whose records are being written at once
 OPEN_BUCKET_EVERY_SECONDS = 0.2  # how often rules judge the still-open bucket at most (closed ones: always)
+POISON_STREAK = 8  # messages in a row the tokeniser refuses before that counts as its own failure, not theirs
 
 
 @dataclass(slots=True)
@@ -113,6 +114,7 @@ class Daemon:
         self._model_pool: ThreadPoolExecutor | None = None
         self._slots = asyncio.Semaphore(1)  # batches cut but not yet classified; sized from the plan
         self._batch_ids = 0
+        self._poison_streak = 0  # messages in a row the tokeniser refused (its thread only)
         self.failed = False
         self._evaluated_at = float("-inf")
         self._open_unjudged = False  # records counted since the open bucket was last judged
@@ -319,10 +321,42 @@ class Daemon:
                 item = self._messages.get_nowait()
             if chunk:
                 started = time.perf_counter()
-                tokenized = await loop.run_in_executor(self._tokenizer_pool, self._tokenize_sync, chunk)
+                tokenized, refused = await loop.run_in_executor(self._tokenizer_pool, self._tokenize_guarded, chunk)
                 self.metrics.tokenize_seconds.observe(time.perf_counter() - started)
+                for dead, message in refused:
+                    pos = message.position  # trends' watermark must not wait for it
+                    self.order.trended((pos.topic, pos.partition), pos.offset, message.event_time)
+                    await self._dead.put(dead)
                 self._tokenized.put_nowait(tokenized)
         self._tokenized.put_nowait(_END)
+
+    def _tokenize_guarded(self, chunk: list[Message]) -> tuple[list[_Tokenized], list[tuple[DeadLetter, Message]]]:
+        """``_tokenize_sync``; if it raises, each message alone, and the ones that still raise become dead
+        letters (a poison message would otherwise stop the daemon, and stop it again after every restart,
+        since its offset is never committed). Failures that are not one message's own (every message of a
+        chunk failing, or ``POISON_STREAK`` in a row) still stop the daemon, as any stage failure does."""
+        try:
+            out = self._tokenize_sync(chunk)
+            self._poison_streak = 0
+            return out, []
+        except Exception:  # noqa: BLE001 - which message, if any, is found below
+            if len(chunk) == 1 and self._poison_streak + 1 >= POISON_STREAK:
+                raise
+        tokenized: list[_Tokenized] = []
+        refused: list[tuple[DeadLetter, Message]] = []
+        for message in chunk:
+            try:
+                tokenized += self._tokenize_sync([message])
+                self._poison_streak = 0
+            except Exception as exc:  # noqa: BLE001 - recorded in the dead letter
+                self._poison_streak += 1
+                if message.raw is None or self._poison_streak >= POISON_STREAK or len(refused) + 1 == len(chunk) > 1:
+                    raise
+                refused.append((DeadLetter(message.raw, DeadLetterReason.UNPROCESSABLE, f"tokenising failed: {exc!r}"[:500]),
+                                message))
+                log.warning("message refused by the tokeniser", error=repr(exc), partition=message.position.partition,
+                            offset=message.position.offset)
+        return tokenized, refused
 
     def _tokenize_sync(self, chunk: list[Message]) -> list[_Tokenized]:
         """Route and tokenise a chunk, and compute the trends' text features (normalised text and

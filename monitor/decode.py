@@ -118,6 +118,7 @@ class Decoder:
             broker_time=broker_time,
             truncated=truncated,
             consumed_at=now,
+            raw=raw,
         )
 
 

@@ -44,6 +44,7 @@ class Message:
     broker_time: float | None = None
     truncated: bool = False
     consumed_at: float = 0.0
+    raw: RawRecord | None = field(default=None, repr=False, compare=False)  # for a dead letter, should a stage refuse it
 
 
 class DeadLetterReason(str, enum.Enum):
@@ -57,6 +58,7 @@ class DeadLetterReason(str, enum.Enum):
     NOT_UTF8 = "not_utf8"
     OVERSIZED = "oversized"
     FUTURE_TIME = "future_time"
+    UNPROCESSABLE = "unprocessable"  # decoded, but a later stage raised on this message alone
     EMPTY_VALUE = "empty_value"
 
 
