@@ -144,7 +144,10 @@ def parse_time(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value) / 1000.0 if value > 1e11 else float(value)
+        try:
+            return float(value) / 1000.0 if value > 1e11 else float(value)
+        except OverflowError:  # an integer beyond any float: no time at all
+            return None
     if isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -78,6 +78,12 @@ def test_an_emoji_cut_in_half_is_replaced_so_the_record_can_be_published() -> No
     assert json.loads(enriched_record("out", record)[2])["text"] == "Rates up \ufffd"
 
 
+@pytest.mark.parametrize("sign", [b"", b"-"])
+def test_an_integer_time_no_float_can_hold_is_a_wrong_type(sign: bytes) -> None:
+    result = decode(b'{"text": "a", "timestamp": ' + sign + b"1" + b"0" * 400 + b"}")
+    assert isinstance(result, DeadLetter) and result.reason is DeadLetterReason.WRONG_TYPE
+
+
 def test_an_event_time_within_the_future_allowance_is_kept() -> None:
     msg = decode(b'{"text": "a", "timestamp": 1700003000}')  # 50 minutes after the broker's time
     assert isinstance(msg, Message) and msg.event_time == 1_700_003_000.0
