@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from monitor.decode import Decoder, parse_time
 from monitor.emit import enriched_record
@@ -122,3 +122,24 @@ def test_parse_time(value: object, expected: float | None) -> None:
 def test_decoder_never_raises_on_arbitrary_bytes(value: bytes) -> None:
     result = decode(value)
     assert isinstance(result, (Message, DeadLetter))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300)
+@given(st.fixed_dictionaries(
+    {"text": st.one_of(st.text(min_size=1).filter(str.strip), json_values)},
+    optional={"id": json_values, "timestamp": json_values, "source": json_values, "lang": json_values},
+))
+def test_decoder_never_raises_on_any_json_object(obj: dict[str, object]) -> None:
+    value = json.dumps(obj).encode()  # NaN and Infinity as Python's encoder writes them
+    result = decode(value)
+    assert isinstance(result, (Message, DeadLetter))
+    if isinstance(result, Message):
+        assert result.event_time == result.event_time and abs(result.event_time) < float("inf")
