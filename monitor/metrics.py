@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from monitor.records import DeadLetterReason
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -31,6 +33,8 @@ class Metrics:
         self.dead_letters = Counter(
             "textmon_dead_letters_total", "Records sent to the dead-letter topic", ["reason"], registry=r
         )
+        for reason in DeadLetterReason:  # every reason exported from the start, at 0: a rate over it is 0, not absent
+            self.dead_letters.labels(reason.value)
         self.batch_size = Histogram(
             "textmon_batch_size_messages", "Messages per inference batch", buckets=_BATCH_BUCKETS, registry=r
         )
