@@ -340,8 +340,7 @@ class Daemon:
             self._poison_streak = 0
             return out, []
         except Exception:  # noqa: BLE001 - which message, if any, is found below
-            if len(chunk) == 1 and self._poison_streak + 1 >= POISON_STREAK:
-                raise
+            pass
         tokenized: list[_Tokenized] = []
         refused: list[tuple[DeadLetter, Message]] = []
         for message in chunk:

@@ -41,13 +41,15 @@ class Decoder:
             return self._message(raw, text_value, default_id, broker_time, None, raw.position.topic, None)
         try:
             obj = orjson.loads(value)  # 3-4 times faster than the standard library's parser
+            # orjson reads integers beyond 64 bits as floats, and an id may be one
+            exact = not (isinstance(obj, dict) and isinstance(obj.get(s.id_field), float))
         except orjson.JSONDecodeError:
-            try:  # which accepts a little more (NaN, integers beyond 64 bits, lone surrogates) and says where it failed
+            exact = False
+        if not exact:
+            try:  # the standard library accepts a little more (NaN, big integers, lone surrogates) and says where it failed
                 obj = _repaired(json.loads(text_value))
             except json.JSONDecodeError as exc:
                 return DeadLetter(raw, DeadLetterReason.INVALID_JSON, f"invalid JSON: {exc.msg} at char {exc.pos}")
-        if isinstance(obj, dict) and isinstance(obj.get(s.id_field), float):
-            obj = _repaired(json.loads(text_value))  # orjson reads integers beyond 64 bits as floats; an id may be one
         if not isinstance(obj, dict):
             return DeadLetter(raw, DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(obj).__name__}")
         return self._from_object(raw, obj, default_id, broker_time)
