@@ -48,6 +48,8 @@ class Encoded:
     attention_mask: torch.Tensor
     truncated: list[bool]
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    # the real tokens' places in ``input_ids.flatten()`` (int64), found while padding; None: not computed
+    real: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -77,13 +79,21 @@ class Backend(Protocol):
 
 def pad_rows(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token rows to the longest: ``(input_ids, attention_mask)``, both int64."""
+    input_ids, mask, _ = padded_rows(ids, pad_id)
+    return input_ids, mask
+
+
+def padded_rows(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``pad_rows``, and the real tokens' places in the flattened batch (int64), read off the mask
+    while it is a numpy array: in torch that takes three calls, each of which lets go of the GIL and
+    must take it back (up to the 5 ms switch interval behind a busy event loop)."""
     lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
     width = max(1, int(lengths.max(initial=0)))
     mask = np.arange(width) < lengths[:, None]
     out = np.full((len(ids), width), pad_id, dtype=np.int64)
     if len(ids):
         out[mask] = np.fromiter((t for r in ids for t in r), dtype=np.int64, count=int(lengths.sum()))
-    return torch.from_numpy(out), torch.from_numpy(mask.astype(np.int64))
+    return torch.from_numpy(out), torch.from_numpy(mask.astype(np.int64)), torch.from_numpy(np.flatnonzero(mask))
 
 
 def resolve_device(device: DeviceName) -> torch.device:

@@ -118,8 +118,8 @@ class BundleBackend:
 
     def collate(self, ids: Sequence[Sequence[int]], truncated: Sequence[bool]) -> Encoded:
         """Pad into one batch."""
-        input_ids, mask = self.text.pad(ids)
-        return Encoded(input_ids=input_ids, attention_mask=mask, truncated=list(truncated))
+        input_ids, mask, real = self.text.pad_with_places(ids)
+        return Encoded(input_ids=input_ids, attention_mask=mask, truncated=list(truncated), real=real)
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Tokenise and pad."""
@@ -133,7 +133,9 @@ class BundleBackend:
         # when it is busy: the CPU path makes as few as it can (no-op moves skipped, softmax in the graph)
         with torch.inference_mode():
             ids, mask = batch.input_ids, batch.attention_mask
-            real = real_tokens(mask)  # where the mask is, before any copy to the device: no device sync
+            # where the mask is, before any copy to the device (no device sync); found while padding, in
+            # numpy, unless the batch was built elsewhere
+            real = batch.real if batch.real is not None else real_tokens(mask)
             if ids.device != self.device:
                 ids, mask, real = ids.to(self.device), mask.to(self.device), real.to(self.device)
             probs = self.run(ids, mask, real)

