@@ -36,6 +36,7 @@ from monitor.checkpoint import AppliedOffsets, CheckpointFile
 from monitor.batching import Batch, Batcher
 from monitor.decode import Decoder
 from monitor.emit import Emitter, PublishTimeout, dead_letter_record, enriched_record
+from monitor.inflight import InFlightLimit
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.models.base import resolve_device
@@ -55,6 +56,7 @@ log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
 PUBLISHES_IN_FLIGHT = 8  # batches whose records are being written at once
 OPEN_BUCKET_EVERY_SECONDS = 0.2  # how often rules judge the still-open bucket at most (closed ones: always)
+POLL_SECONDS = 0.1  # how long one poll waits for records
 POISON_STREAK = 8  # messages in a row the tokeniser refuses before that counts as its own failure, not theirs
 
 
@@ -103,8 +105,10 @@ class Daemon:
         self.broker_reachable = False  # set by the metadata probe every few seconds
         self.consuming = False
         b = settings.batch
-        self._messages: asyncio.Queue[Message | None] = asyncio.Queue(b.max_in_flight + settings.kafka.max_poll_records)
-        self._dead: asyncio.Queue[DeadLetter | None] = asyncio.Queue(b.max_in_flight + settings.kafka.max_poll_records)
+        self.in_flight_limit = InFlightLimit(None if b.max_in_flight == "auto" else b.max_in_flight)
+        queued = self.in_flight_limit.ceiling + settings.kafka.max_poll_records
+        self._messages: asyncio.Queue[Message | None] = asyncio.Queue(queued)
+        self._dead: asyncio.Queue[DeadLetter | None] = asyncio.Queue(queued)
         self._tokenized: asyncio.Queue[list[_Tokenized] | None] = asyncio.Queue()  # bounded by max_in_flight
         self._batches: asyncio.Queue[Batch[_Tokenized] | None] = asyncio.Queue()  # bounded by _slots
         self._tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize", initializer=name_thread,
@@ -115,6 +119,7 @@ class Daemon:
         self._slots = asyncio.Semaphore(1)  # batches cut but not yet classified; sized from the plan
         self._batch_ids = 0
         self._poison_streak = 0  # messages in a row the tokeniser refused (its thread only)
+        self._progress = asyncio.Event()  # set whenever messages are marked done (wakes a paused fetch loop)
         self.failed = False
         self._evaluated_at = float("-inf")
         self._open_unjudged = False  # records counted since the open bucket was last judged
@@ -274,10 +279,19 @@ class Daemon:
 
     async def _fetch_loop(self) -> None:
         s = self.settings
-        high, low = s.batch.max_in_flight, max(1, s.batch.max_in_flight // 2)
         while not self.stopping.is_set():
+            high = self.in_flight_limit.update(self.tracker.completed, time.monotonic())
+            low = max(1, high // 2)
+            if self.source.paused:
+                # nothing is fetched while paused: resume the moment the pipeline has made room, rather
+                # than after a poll that waits out its whole timeout for records that cannot come
+                await self._wait_for_room(low, POLL_SECONDS)
+                if self.tracker.in_flight <= low:
+                    self.source.set_paused(False)
             room = max(1, min(s.kafka.max_poll_records, high - self.tracker.in_flight))
-            records = await self.source.fetch(timeout_ms=100, max_records=room)
+            # polled even while paused (without waiting), so the group sees a live member
+            records = await self.source.fetch(timeout_ms=0 if self.source.paused else int(POLL_SECONDS * 1000),
+                                              max_records=room)
             for raw in records:
                 pos = raw.position
                 self.tracker.started(pos.topic, pos.partition, pos.offset)
@@ -289,6 +303,7 @@ class Daemon:
                     self.trends.expect((pos.topic, pos.partition))
                     await self._messages.put(decoded)
             self.metrics.in_flight.set(self.tracker.in_flight)
+            self.metrics.in_flight_limit.set(high)
             self.source.update_lag()
             if self.tracker.in_flight >= high:
                 self.source.set_paused(True)
@@ -297,6 +312,19 @@ class Daemon:
         self.consuming = False
         await self._messages.put(_END)
         await self._dead.put(_END)
+
+    async def _wait_for_room(self, low: int, seconds: float) -> None:
+        """Until at most ``low`` messages are in flight, or ``seconds`` pass."""
+        deadline = time.monotonic() + seconds
+        while self.tracker.in_flight > low and (remaining := deadline - time.monotonic()) > 0:
+            self._progress.clear()
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+
+    def _made_progress(self) -> None:
+        """Messages were marked done: wake whoever waits for room or for a partition to go idle."""
+        self._progress.set()
+        self.source.notify_progress()
 
     async def _drain(self, tasks: list[asyncio.Task[Any]]) -> None:
         _, pending = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds * 0.8)
@@ -482,7 +510,7 @@ class Daemon:
         for e in enriched:
             pos = e.message.position
             self.tracker.done(pos.topic, pos.partition, pos.offset)
-        self.source.notify_progress()
+        self._made_progress()
         log.debug("batch done", size=len(enriched))
 
     async def _observe(self, item: _Classified) -> None:
@@ -605,7 +633,7 @@ class Daemon:
                 pos = d.raw.position
                 self.tracker.done(pos.topic, pos.partition, pos.offset)
                 log.warning("dead letter", reason=d.reason.value, detail=d.detail, partition=pos.partition, offset=pos.offset)
-            self.source.notify_progress()
+            self._made_progress()
 
     def _deadline(self) -> float | None:
         """While running, publishing retries until the broker is back; while draining, within the grace period."""

@@ -60,6 +60,10 @@ class Metrics:
             "textmon_consumer_lag_messages", "High watermark minus position", ["topic", "partition"], registry=r
         )
         self.in_flight = Gauge("textmon_in_flight_messages", "Messages fetched but not yet committed", registry=r)
+        self.in_flight_limit = Gauge(
+            "textmon_in_flight_limit_messages", "Messages in flight at which fetching pauses (batch.max_in_flight)",
+            registry=r,
+        )
         self.paused = Gauge("textmon_consumer_paused", "1 while fetching is paused for backpressure", registry=r)
         self.pauses = Counter(
             "textmon_backpressure_pauses_total", "Times fetching was paused because downstream was full", registry=r

@@ -25,6 +25,7 @@ class OffsetTracker:
     def __init__(self) -> None:
         self._parts: dict[tuple[str, int], _PartitionState] = {}
         self._in_flight = 0
+        self.completed = 0  # messages done since start-up (the in-flight limit measures the rate from it)
 
     @property
     def in_flight(self) -> int:
@@ -45,6 +46,7 @@ class OffsetTracker:
             return
         state.done.add(offset)
         self._in_flight -= 1
+        self.completed += 1
         while state.pending and state.pending[0] in state.done:
             state.done.discard(heapq.heappop(state.pending))
 

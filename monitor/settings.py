@@ -101,7 +101,9 @@ class BatchSettings(_Frozen):
     max_size: int = Field(64, ge=1)
     max_tokens: int = Field(8192, ge=16)
     max_wait_ms: float = Field(25.0, ge=0)
-    max_in_flight: int = Field(2048, ge=1)
+    # messages fetched and not yet done before fetching pauses; "auto": about two seconds of work at the
+    # recent rate, at least 2,048 (monitor/inflight.py)
+    max_in_flight: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
 
 
 class ModelSet(_Frozen):

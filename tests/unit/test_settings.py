@@ -69,6 +69,8 @@ def test_monitor_config_prints_masked_settings() -> None:
     ("env", "field"),
     [
         ({"MONITOR_BATCH__MAX_SIZE": "lots"}, "batch.max_size"),
+        ({"MONITOR_BATCH__MAX_IN_FLIGHT": "0"}, "batch.max_in_flight"),
+        ({"MONITOR_BATCH__MAX_IN_FLIGHT": "many"}, "batch.max_in_flight"),
         ({"MONITOR_KAFKA__AUTO_OFFSET_RESET": "sometimes"}, "kafka.auto_offset_reset"),
         ({"MONITOR_KAFKA__PRODUCER_BATCH_BYTES": "4194304"}, "kafka.producer_batch_bytes"),  # over the broker's limit
         ({"MONITOR_RULES": '[{"name": "r", "threshold": 2}]'}, "rules.0.threshold"),
