@@ -122,8 +122,10 @@ def pipeline() -> dict[str, Any]:
                                  target(f"count(textmon_ready{{{SEL}}})", "replicas")], kind="stat", w=6, h=5,
               description="Replicas whose /readyz answers 200, of all replicas scraped."),
         panel("Broker reachable", [target(f"min(textmon_broker_reachable{{{SEL}}})", "broker")], kind="stat", w=6, h=5),
-        panel("In flight", [target(f"sum(textmon_in_flight_messages{{{SEL}}})", "in flight")], kind="stat", w=6, h=5,
-              description="Fetched but not yet committed."),
+        panel("In flight", [target(f"sum(textmon_in_flight_messages{{{SEL}}})", "in flight"),
+                            target(f"sum(textmon_in_flight_limit_messages{{{SEL}}})", "limit")], kind="stat", w=6, h=5,
+              description="Fetched but not yet committed, and the count at which fetching pauses "
+                          "(batch.max_in_flight; auto: about two seconds of work)."),
         panel("Paused for backpressure", [target(f"sum(textmon_consumer_paused{{{SEL}}})", "paused replicas")],
               kind="stat", w=6, h=5),
         row("Throughput and lag"),
