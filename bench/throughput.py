@@ -11,7 +11,7 @@ English headlines and chat, Chinese chat, repeated to --messages):
 3. naive peers: an aiokafka consumer calling transformers pipelines (one per task, topic and
    sentiment, as the daemon labels both) per message, and the same with the pipelines' own
    batching (the default route's encoder weights for every message);
-4. with --lite-layers N: the limit and the daemon again with every encoder cut to its first N
+4. with --lite-layers N[,M...]: the limit and the daemon again with every encoder cut to its first N
    layers (meaningless predictions, a fraction of the arithmetic): how much the pipeline around
    the model costs once the encoder is fast, as on an accelerator.
 
@@ -42,7 +42,7 @@ from bench.support import (  # noqa: E402
 )
 
 
-def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers: int = 0,
+def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers: int | None = None,
                   layout: str | None = None) -> dict[str, Any]:
     """Forward passes only, over pre-tokenised length-sorted batches of every route, in the better of
     two layouts: one worker whose operators use every core (intra-op), and one single-threaded worker
@@ -58,7 +58,7 @@ def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers
     from monitor.settings import ModelSettings
 
     cores = usable_cores()
-    with lite_encoders(lite_layers) if lite_layers else contextlib.nullcontext():
+    with lite_encoders(lite_layers) if lite_layers is not None else contextlib.nullcontext():
         classifier = Classifier.load(ModelSettings(precision=precision))  # type: ignore[arg-type]
     by_route: dict[str, list[str]] = {}
     for text in texts:
@@ -102,15 +102,15 @@ def _best_of(passes: int, work: Any) -> float:
     return best
 
 
-def daemon_command(config: Path, lite_layers: int = 0) -> list[str]:
+def daemon_command(config: Path, lite_layers: int | None = None) -> list[str]:
     """``monitor run`` on ``config``; through ``bench.lite`` when the encoders are cut."""
-    if lite_layers:
+    if lite_layers is not None:
         return [sys.executable, "-m", "bench.lite", str(lite_layers), "--config", str(config), "run"]
     return [sys.executable, "-m", "monitor.cli", "--config", str(config), "run"]
 
 
 async def measure_daemon(broker: Broker, texts: list[str], precision: str, workdir: Path, runs: int = 1,
-                         lite_layers: int = 0) -> dict[str, Any]:
+                         lite_layers: int | None = None) -> dict[str, Any]:
     """Pre-filled topic, a fresh daemon, the stream twice (``_daemon_run``). With ``runs`` above one,
     the best run is reported (the limit is the best of two passes too) and every run is kept."""
     results = [await _daemon_run(broker, texts, precision, workdir, lite_layers) for _ in range(runs)]
@@ -118,7 +118,7 @@ async def measure_daemon(broker: Broker, texts: list[str], precision: str, workd
     return {**best, "runs_messages_per_s": [round(r["messages_per_s"], 1) for r in results]}
 
 
-async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir: Path, lite_layers: int = 0
+async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir: Path, lite_layers: int | None = None
                       ) -> dict[str, Any]:
     """The stream twice over in one daemon: the first pass meets every batch shape for the first time, as
     the limit's first pass does; the second pass, on shapes already seen, is the one that counts (the limit
@@ -228,34 +228,35 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await measure_daemon(broker, texts[: min(len(texts), 3000)], first, workdir)
         if not args.skip_latency:
             await measure_latency(broker, texts, first, 200.0, 10.0, workdir)
-        runs = [(precision, 0) for precision in args.precisions.split(",")]
-        if args.lite_layers:
-            runs.append((first, args.lite_layers))
+        runs: list[tuple[str, int | None]] = [(precision, None) for precision in args.precisions.split(",")]
+        runs += [(first, int(n)) for n in args.lite_layers.split(",") if n.strip()]
         for precision, lite in runs:
-            key = f"{precision}, {lite} layer{'s' if lite > 1 else ''}" if lite else precision
-            limit = measure_limit(texts, precision, lite_layers=lite)
+            key = precision if lite is None else f"{precision}, {lite} layer{'' if lite == 1 else 's'}"
+            # cut encoders run many times faster: a longer stream, so that a pass lasts seconds, not a blink
+            run_texts = texts if lite is None else sample_texts(max(len(texts), args.lite_messages))
+            limit = measure_limit(run_texts, precision, lite_layers=lite)
             result.setdefault("models", limit["models"])
             result.setdefault("routes", limit["routes"])
             print(f"limit {key}: {limit['messages_per_s']:.0f} msg/s ("
                   + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
-            daemon = await measure_daemon(broker, texts, precision, workdir, args.daemon_runs, lite)
+            daemon = await measure_daemon(broker, run_texts, precision, workdir, args.daemon_runs, lite)
             # this machine's speed drifts within minutes: the better layout again after the daemon, and the
             # faster of the two measurements is the limit (a slow spell never lowers the bar)
-            again = measure_limit(texts, precision, lite_layers=lite, layout=limit["layout"])
+            again = measure_limit(run_texts, precision, lite_layers=lite, layout=limit["layout"])
             limit["before_and_after_messages_per_s"] = [round(limit["messages_per_s"], 1), round(again["messages_per_s"], 1)]
             if again["messages_per_s"] > limit["messages_per_s"]:
                 limit.update({k: again[k] for k in ("messages_per_s", "tokens_per_s")})
             print(f"limit {key} after the daemon: {again['messages_per_s']:.0f} msg/s", flush=True)
-            rows.append({"what": f"limit ({key}, forward only)", "limit_key": key, **limit})
+            rows.append({"what": f"limit ({key}, forward only)", "limit_key": key, "messages": len(run_texts), **limit})
             daemon["ratio_to_limit"] = daemon["messages_per_s"] / limit["messages_per_s"]
             if result["hardware"]["cuda"] is None:
                 # the limit's CPU per message, with every core busy; against it, how well the daemon's workers use theirs
                 daemon["limit_cpu_ms_per_message"] = 1000 * limit["cores"] / limit["messages_per_s"]
-            if not args.skip_latency and not lite:
+            if not args.skip_latency and lite is None:
                 daemon["latency"] = await measure_latency(
                     broker, texts, precision, 0.5 * daemon["messages_per_s"], args.latency_seconds, workdir,
                     args.latency_warmup_seconds)
-            rows.append({"what": f"daemon end to end ({key})", "limit_key": key, **daemon})
+            rows.append({"what": f"daemon end to end ({key})", "limit_key": key, "messages": len(run_texts), **daemon})
             print(f"daemon {key}: {daemon['messages_per_s']:.0f} msg/s", flush=True)
         if not args.skip_naive:
             for batched in (False, True):
@@ -288,6 +289,8 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"{r['what']:<38} {r['messages_per_s']:>8.0f} {ratio:>9} {p50} {p99} {rss} {cpu}")
     for r in result["rows"]:
         lat = r.get("latency")
+        if r.get("messages", result["messages"]) != result["messages"]:
+            print(f"  {r['what']}: on {r['messages']} messages")
         if "runs_messages_per_s" in r and len(r["runs_messages_per_s"]) > 1:
             print(f"  {r['what']}: best of runs at {', '.join(f'{x:.0f}' for x in r['runs_messages_per_s'])} msg/s")
         if "before_and_after_messages_per_s" in r:
@@ -359,8 +362,11 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="measured seconds at half the max rate")
     parser.add_argument("--latency-warmup-seconds", type=float, default=10.0,
                         help="seconds at that rate before the measured ones (not counted)")
-    parser.add_argument("--lite-layers", type=int, default=0,
-                        help="also measure the first precision with encoders cut to this many layers (bench.lite)")
+    parser.add_argument("--lite-layers", default="",
+                        help="also measure the first precision with encoders cut to this many layers (bench.lite), "
+                             "comma-separated; 0 keeps only the embeddings and heads: the pipeline alone")
+    parser.add_argument("--lite-messages", type=int, default=30000,
+                        help="messages in the stream for the --lite-layers rows (at least --messages)")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
