@@ -5,7 +5,8 @@ tokenised, gathered into length-sorted batches, classified and acknowledged, so 
 needs grows with its rate: at 370 messages a second (a full encoder on two CPU cores) 2,048 is
 five seconds of work, while with the encoder's arithmetic almost free (an accelerator; the
 benchmark's encoders cut to no layers on the same cores) 2,048 in flight held the daemon to
-about 5,000 messages a second, and 8,192 let it reach 6,300 (bench/README.md).
+4,300-5,100 messages a second and 8,192 let it reach 5,800-6,300 (medians of interleaved runs,
+bench/README.md).
 
 ``auto`` therefore allows about ``AUTO_SECONDS`` of work at the rate messages were recently
 completed, never fewer than ``AUTO_FLOOR`` (the batcher sorts windows of that size under a
