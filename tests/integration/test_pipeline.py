@@ -114,4 +114,3 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
     assert metric_value(body, "textmon_sink_deliveries_total", sink="hook", outcome="delivered") == 1
     assert metric_value(body, "textmon_messages_truncated_total") == 1
     assert metric_value(body, "textmon_inference_seconds_count") >= 1
-
