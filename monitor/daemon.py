@@ -119,7 +119,6 @@ class Daemon:
         self._slots = asyncio.Semaphore(1)  # batches cut but not yet classified; sized from the plan
         self._batch_ids = 0
         self._poison_streak = 0  # messages in a row the tokeniser refused (its thread only)
-        self._progress = asyncio.Event()  # set whenever messages are marked done (wakes a paused fetch loop)
         self.failed = False
         self._evaluated_at = float("-inf")
         self._open_unjudged = False  # records counted since the open bucket was last judged
@@ -306,9 +305,7 @@ class Daemon:
             self.metrics.in_flight_limit.set(high)
             self.source.update_lag()
             if self.tracker.in_flight >= high:
-                self.source.set_paused(True)
-            elif self.tracker.in_flight <= low:
-                self.source.set_paused(False)
+                self.source.set_paused(True)  # resumed at the top of the loop, once there is room
         self.consuming = False
         await self._messages.put(_END)
         await self._dead.put(_END)
@@ -317,14 +314,7 @@ class Daemon:
         """Until at most ``low`` messages are in flight, or ``seconds`` pass."""
         deadline = time.monotonic() + seconds
         while self.tracker.in_flight > low and (remaining := deadline - time.monotonic()) > 0:
-            self._progress.clear()
-            with suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), remaining)
-
-    def _made_progress(self) -> None:
-        """Messages were marked done: wake whoever waits for room or for a partition to go idle."""
-        self._progress.set()
-        self.source.notify_progress()
+            await self.source.wait_progress(remaining)
 
     async def _drain(self, tasks: list[asyncio.Task[Any]]) -> None:
         _, pending = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds * 0.8)
@@ -510,7 +500,7 @@ class Daemon:
         for e in enriched:
             pos = e.message.position
             self.tracker.done(pos.topic, pos.partition, pos.offset)
-        self._made_progress()
+        self.source.notify_progress()
         log.debug("batch done", size=len(enriched))
 
     async def _observe(self, item: _Classified) -> None:
@@ -633,7 +623,7 @@ class Daemon:
                 pos = d.raw.position
                 self.tracker.done(pos.topic, pos.partition, pos.offset)
                 log.warning("dead letter", reason=d.reason.value, detail=d.detail, partition=pos.partition, offset=pos.offset)
-            self._made_progress()
+            self.source.notify_progress()
 
     def _deadline(self) -> float | None:
         """While running, publishing retries until the broker is back; while draining, within the grace period."""

@@ -63,7 +63,7 @@ class KafkaSource:
         self.consumer: AIOKafkaConsumer | None = None
         self.paused = False
         self._commit_lock = asyncio.Lock()
-        self._idle = asyncio.Event()
+        self._progress = asyncio.Event()  # set by notify_progress; waited on by wait_progress
         self._next_offset: dict[TopicPartition, int] = {}
 
     async def start(self, stopping: asyncio.Event) -> bool:
@@ -177,8 +177,16 @@ class KafkaSource:
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
 
     def notify_progress(self) -> None:
-        """Called by the pipeline after it marks work done: wakes revocation waiters."""
-        self._idle.set()
+        """Called by the pipeline after it marks work done: wakes whoever is in ``wait_progress``."""
+        self._progress.set()
+
+    async def wait_progress(self, seconds: float) -> None:
+        """Until the pipeline next marks work done (``notify_progress``), or ``seconds`` pass."""
+        self._progress.clear()
+        try:
+            await asyncio.wait_for(self._progress.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
 
     async def wait_partitions_idle(self, keys: list[tuple[str, int]]) -> None:
         """Wait (bounded) until no work is in flight for ``keys``."""
@@ -188,11 +196,7 @@ class KafkaSource:
             if remaining <= 0:
                 log.warning("revocation drain timed out; uncommitted work will be redelivered")
                 return
-            self._idle.clear()
-            try:
-                await asyncio.wait_for(self._idle.wait(), min(remaining, 0.5))
-            except asyncio.TimeoutError:
-                pass
+            await self.wait_progress(min(remaining, 0.5))
 
     async def commit(self) -> None:
         """Commit every partition whose committable offset advanced, after ``before_commit`` (the state checkpoint)."""
