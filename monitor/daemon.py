@@ -376,7 +376,7 @@ class Daemon:
         return tokenized, refused
 
     def _tokenize_sync(self, chunk: list[Message]) -> list[_Tokenized]:
-        """Route and tokenise a chunk, and compute the trends' text features (normalised text and
+        """Route and tokenise a chunk, and compute the trends' text features (content terms and
         near-duplicate fingerprint) here too: they would otherwise cost the event loop about as much
         as everything else it does per message."""
         assert self.classifier is not None

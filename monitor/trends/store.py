@@ -25,7 +25,7 @@ SNIPPET_CHARS = 140
 TERMS_PER_BUCKET = 60
 
 
-TextFeatures = tuple[str, int | None]  # (normalised text, SimHash fingerprint or None)
+TextFeatures = tuple[list[str], int | None]  # (content terms, SimHash fingerprint or None)
 
 
 @dataclass(slots=True)
@@ -129,13 +129,14 @@ class TrendStore:
         return self.add_batch([record])[0]
 
     def text_features(self, texts: Sequence[str]) -> list[TextFeatures]:
-        """What trends need from each text: its normalised form and, with near-duplicate folding on,
+        """What trends need from each text: its content terms and, with near-duplicate folding on,
         its fingerprint (one array pass for all). Reads only the configuration, so another thread may
         compute them ahead of ``add_batch`` (the daemon does, in its tokeniser thread)."""
         norms = [normalise(t) for t in texts]
+        found = [normalised_terms(norm) for norm in norms]
         if self.config.dedup_window_seconds <= 0:
-            return [(norm, None) for norm in norms]
-        return list(zip(norms, fingerprints(norms)))
+            return [(terms, None) for terms in found]
+        return list(zip(found, fingerprints(norms)))
 
     def add_batch(self, records: Sequence[Enriched], advance: bool = True,
                   features: Sequence[TextFeatures] | None = None) -> list[AddResult]:
@@ -144,7 +145,7 @@ class TrendStore:
         does, with ``advance``, in source order."""
         if features is None:
             features = self.text_features([r.message.text for r in records])
-        return [self._add(r, norm, fp, advance) for r, (norm, fp) in zip(records, features, strict=True)]
+        return [self._add(r, terms, fp, advance) for r, (terms, fp) in zip(records, features, strict=True)]
 
     def expect(self, partition: tuple[str, int]) -> None:
         """A partition has messages on the way: until the first is counted it holds the watermark
@@ -157,14 +158,14 @@ class TrendStore:
         """A partition's records up to event time ``t`` are all counted: the watermark may follow."""
         self._advance(partition, t)
 
-    def _add(self, record: Enriched, norm: str, fingerprint: int | None, advance: bool = True) -> AddResult:
+    def _add(self, record: Enriched, terms: list[str], fingerprint: int | None, advance: bool = True) -> AddResult:
         key = record.topic_label
         t = record.message.event_time
         index = self.index(t)
         if self.last_closed is not None and index <= self.last_closed:
             return AddResult(key, late=True)
         duplicate = fingerprint is not None and self.dedup.seen_fingerprint(fingerprint, t)
-        found = None if duplicate else normalised_terms(norm)
+        found = None if duplicate else terms
         for k in (key, ALL):
             bucket = self._bucket(k, index)
             if found is None:

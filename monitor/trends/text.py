@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
 import unicodedata
-from typing import Sequence
 
-import numpy as np
+from monitor.trends.shingles import fingerprints
+
+__all__ = ["fingerprints", "hamming", "normalise", "normalised_terms", "simhash", "terms"]
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"[@#]\w+")
@@ -46,40 +45,10 @@ def normalised_terms(norm: str) -> list[str]:
     return out
 
 
-def _shingles(norm: str) -> list[str]:
-    # words and word pairs; Chinese character pairs and triples: enough features that one added or
-    # changed word moves few of the 64 bits
-    words = _WORD.findall(norm) + re.findall(r"\d+", norm)
-    grams = words + [" ".join(words[i : i + 2]) for i in range(len(words) - 1)]
-    for run in _HAN_RUN.findall(norm):
-        grams.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
-        grams.extend(run[i : i + 3] for i in range(len(run) - 2))
-    return grams or [norm]
-
-
 def simhash(text: str) -> int:
-    """64-bit SimHash over words, word pairs and Chinese character pairs and triples of the normalised text."""
+    """64-bit SimHash over the normalised text's words, numbers, neighbouring pairs of those, and
+    Chinese character pairs and triples (``monitor.trends.shingles``)."""
     return fingerprints([normalise(text)])[0]
-
-
-def fingerprints(norms: Sequence[str]) -> list[int]:
-    """``simhash`` of many already-normalised texts at once: one array pass for a whole batch."""
-    if not norms:
-        return []
-    grams = [_shingles(norm) for norm in norms]
-    counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))  # every text has a shingle
-    digests = b"".join([_digest(g) for shingles in grams for g in shingles])
-    # one row of 64 bits per shingle; a text's bit is set where most of its shingles set it
-    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(-1, 64)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    majority = np.add.reduceat(bits, starts, axis=0, dtype=np.int64) * 2 > counts[:, None]
-    return [int.from_bytes(row.tobytes(), "big") for row in np.packbits(majority, axis=1)]
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _digest(gram: str) -> bytes:
-    # shingles repeat across a stream (common words, names): a cache hit is several times cheaper
-    return hashlib.blake2b(gram.encode(), digest_size=8).digest()
 
 
 def hamming(a: int, b: int) -> int:

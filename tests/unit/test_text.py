@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import re
 from collections import Counter
 
 from monitor.alerts.explain import over_represented
 from monitor.trends.dedup import NearDuplicateIndex
+from monitor.trends.shingles import MASK, PRIME, SEED
 from monitor.trends.text import fingerprints, hamming, normalise, simhash, terms
 
 
@@ -39,3 +42,46 @@ def test_a_batch_of_fingerprints_equals_one_at_a_time() -> None:
              "Tech shares slide as chipmaker warns " * 20, "央行宣布降准，银行股领涨 Bank shares rally"]
     assert fingerprints([normalise(t) for t in texts]) == [simhash(t) for t in texts]
     assert fingerprints([]) == []
+
+
+def _mix(x: int) -> int:
+    x ^= x >> 33
+    x = x * 0xFF51AFD7ED558CCD & MASK
+    x ^= x >> 33
+    x = x * 0xC4CEB9FE1A85EC53 & MASK
+    return x ^ (x >> 33)
+
+
+def _hash(s: str) -> int:
+    poly = sum(_mix(ord(c) + SEED & MASK) * pow(PRIME, i, 1 << 64) for i, c in enumerate(s)) & MASK
+    return _mix(poly + len(s) * SEED & MASK)
+
+
+def _one_at_a_time(norm: str) -> int:
+    """The fingerprint's definition, read one shingle at a time with regular expressions."""
+    tokens = [_hash(m.group()) for m in re.finditer(r"[a-z][a-z'\-]{2,}|\d+", norm)]
+    shingles = tokens + [_mix(a * PRIME + b + 1 & MASK) for a, b in zip(tokens, tokens[1:])]
+    for run in re.findall(r"[\u3400-\u9fff\uf900-\ufaff]+", norm):
+        shingles += [_hash(run)] if len(run) == 1 else [_hash(run[i : i + 2]) for i in range(len(run) - 1)]
+        shingles += [_hash(run[i : i + 3]) for i in range(len(run) - 2)]
+    counts = Counter(shingles or [_hash(norm)])
+    total = sum(counts.values())
+    return sum(1 << k for k in range(64) if 2 * sum(n for h, n in counts.items() if h >> k & 1) > total)
+
+
+def test_fingerprints_of_a_batch_follow_their_definition_on_any_text() -> None:
+    # word letters and joiners, digits (ASCII and not), Chinese in and out of the ranges' edges, the
+    # batch separator itself inside a text, and characters of no class: runs must never cross texts
+    alphabet = "ab-'z 1٣x央行宣布降息\u3400\u9fff\uf900\ufaff\u33ff\ufb00。 ,!Ω\x00é"
+    rng = random.Random(7)
+    for _ in range(2000):
+        batch = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(rng.randint(1, 6))]
+        assert fingerprints(batch) == [_one_at_a_time(norm) for norm in batch], batch
+    stories = [normalise(t) for t in ("Oil prices jump 5% after OPEC's surprise cut - Reuters", "证监会立案调查 2024年",
+                                      "央行宣布降准，银行股领涨 Bank shares rally", "ok", "")]
+    assert fingerprints(stories) == [_one_at_a_time(norm) for norm in stories]
+
+
+def test_a_text_longer_than_the_counters_lanes_still_gets_its_majority() -> None:
+    long = "央行宣布降息" * 12_000 + " rates"  # 143,998 shingles: more than a 16-bit count holds
+    assert fingerprints([long, "rates cut"]) == [_one_at_a_time(long), _one_at_a_time("rates cut")]
