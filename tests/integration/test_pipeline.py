@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 
+from aiokafka.partitioner import murmur2
+
 from monitor.daemon import Daemon
 from monitor.metrics import Metrics
 from tests.support.receiver import Receiver
@@ -47,7 +49,7 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
             {"name": "hook", "type": "webhook", "options": {"url": receiver.url, "secret": "s3cret"}},
         ],
     )
-    await create_topics(broker.bootstrap, topic)
+    await create_topics(broker.bootstrap, topic, settings.kafka.output_topic)
     long_text = "markets " * 400  # far beyond the tiny model's 128 tokens, under the byte limit
     good = [json.dumps({"id": f"m{i}", "text": f"shares fell sharply at company {i}", "source": "wire"}).encode() for i in range(GOOD)]
     good.append(json.dumps({"id": "long", "text": long_text}).encode())
@@ -84,6 +86,11 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
     dead = [r for r in out if r.topic == settings.kafka.dead_letter_topic]
     assert len(enriched) + len(dead) == len(values)
     assert {e["id"] for e in enriched} == {f"m{i}" for i in range(GOOD)} | {"long", "half-emoji"}
+    # keyed by message id and placed as Kafka's own clients place a key (murmur2), so a consumer of
+    # the output finds a message's record where any other producer would have put it
+    placed = {r.json()["id"]: r.partition for r in out if r.topic == settings.kafka.output_topic}
+    assert placed == {i: (murmur2(i.encode()) & 0x7FFFFFFF) % 3 for i in placed}
+    assert len(set(placed.values())) == 3
     assert [e["text"] for e in enriched if e["id"] == "half-emoji"] == ["shares fell sharply at company 0 \ufffd"]
     assert sorted(r.headers["textmon.reason"].decode() for r in dead) == sorted(MALFORMED.values())
     assert {r.value for r in dead} == set(MALFORMED), "dead letters keep the original bytes"
