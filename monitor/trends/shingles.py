@@ -27,6 +27,7 @@ MASK = (1 << 64) - 1
 PRIME = 0x100000001B3  # the polynomial's base (odd, so it has an inverse modulo 2**64)
 PRIME_INV = pow(PRIME, -1, 1 << 64)
 SEED = 0x9E3779B97F4A7C15
+SLICE = 1 << 18  # code points handled in one set of array passes (about 20 MiB of arrays at most)
 
 
 def _classes() -> np.ndarray:
@@ -83,20 +84,34 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fingerprints(norms: Sequence[str]) -> list[int]:
     """The 64-bit SimHash of each already-normalised text (see the module's docstring)."""
-    if not norms:
-        return []
+    out: list[int] = []
+    start = 0
+    while start < len(norms):  # slices of at most SLICE code points (a longer text alone): memory stays bounded
+        stop, size = start + 1, len(norms[start])
+        while stop < len(norms) and size + len(norms[stop]) <= SLICE:
+            size += len(norms[stop])
+            stop += 1
+        out += _fingerprints(norms[start:stop])
+        start = stop
+    return out
+
+
+def _fingerprints(norms: Sequence[str]) -> list[int]:
     n = len(norms)
     lengths = np.fromiter(map(len, norms), dtype=np.int64, count=n)
     # one code point of class OTHER between texts: no run crosses from one text into the next
     points = np.frombuffer("\0".join(norms).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     text_start = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
     cls = _CLASS[points]
-    up, down = _POWERS.get(len(points) + 1)
+    # each code point weighed by PRIME to the power of its place in its own text, so the powers
+    # needed never exceed the longest text
+    up, down = _POWERS.get(int(lengths.max()) + 1)
+    place = np.arange(len(points) + 1) - np.repeat(text_start, lengths + 1)  # one past the end too
     prefix = np.zeros(len(points) + 1, dtype=np.uint64)
-    np.cumsum(mix(points.astype(np.uint64) + _U(SEED)) * up[: len(points)], out=prefix[1:])
+    np.cumsum(mix(points.astype(np.uint64) + _U(SEED)) * up[place[:-1]], out=prefix[1:])
 
     def hashed(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        poly = (prefix[ends] - prefix[starts]) * down[starts]
+        poly = (prefix[ends] - prefix[starts]) * down[place[starts]]
         return mix(poly + (ends - starts).astype(np.uint64) * _U(SEED))
 
     # words: a run of letters and joiners, from its first letter on, if 3 or more long

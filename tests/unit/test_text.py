@@ -8,7 +8,7 @@ from collections import Counter
 
 from monitor.alerts.explain import over_represented
 from monitor.trends.dedup import NearDuplicateIndex
-from monitor.trends.shingles import MASK, PRIME, SEED
+from monitor.trends.shingles import MASK, PRIME, SEED, SLICE
 from monitor.trends.text import fingerprints, hamming, normalise, simhash, terms
 
 
@@ -85,3 +85,12 @@ def test_fingerprints_of_a_batch_follow_their_definition_on_any_text() -> None:
 def test_a_text_longer_than_the_counters_lanes_still_gets_its_majority() -> None:
     long = "央行宣布降息" * 12_000 + " rates"  # 143,998 shingles: more than a 16-bit count holds
     assert fingerprints([long, "rates cut"]) == [_one_at_a_time(long), _one_at_a_time("rates cut")]
+
+
+def test_a_batch_too_large_for_one_pass_is_fingerprinted_in_slices_with_the_same_result() -> None:
+    rng = random.Random(3)
+    words = ["rates", "bank", "央行", "降息", "2024", "fraud", "probe", "市场"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 30_000))) for _ in range(12)] + ["", "ok"]
+    assert sum(map(len, texts)) > SLICE  # more code points than one set of array passes takes
+    assert fingerprints(texts) == [fingerprints([t])[0] for t in texts]
+    assert fingerprints(texts[:3]) == [_one_at_a_time(t) for t in texts[:3]]
