@@ -10,7 +10,9 @@ one-shingle-at-a-time reading of the same definition.
 
 The texts of a batch are laid end to end as one array of code points; words, numbers and character
 runs are found by comparing each code point's class with its neighbours', and every shingle's hash is
-a difference of two prefix sums. The pure-Python version this replaced (a regex pass and a cached
+a difference of two prefix sums, each code point weighed by its place within its own text. Texts are
+taken in slices of at most ``SLICE`` code points and the powers kept never exceed the longest text,
+so memory stays bounded whatever a chunk holds. The pure-Python version this replaced (a regex pass and a cached
 ``blake2b`` per shingle) cost 26 µs a message on the bundled sample stream.
 """
 
