@@ -15,7 +15,9 @@ English headlines and chat, Chinese chat, repeated to --messages):
    layers (meaningless predictions, a fraction of the arithmetic): how much the pipeline around
    the model costs once the encoder is fast, as on an accelerator.
 
-Prints a table and writes JSON. Starts its own Kafka broker on port 39092.
+Prints a table and writes JSON. Starts its own Kafka broker on port 39092. With --limit-only, the limit
+alone (no broker); with --skeletons DIR too, on random weights of the shipped shapes (bench/skeleton.py),
+for a host that lacks the base encoders.
 """
 
 from __future__ import annotations
@@ -43,22 +45,28 @@ from bench.support import (  # noqa: E402
 
 
 def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers: int | None = None,
-                  layout: str | None = None) -> dict[str, Any]:
+                  layout: str | None = None, skeletons: Path | None = None) -> dict[str, Any]:
     """Forward passes only, over pre-tokenised length-sorted batches of every route, in the better of
     two layouts: one worker whose operators use every core (intra-op), and one single-threaded worker
     per core each on its own batch (inter-op); best of two passes each. ``lite_layers``: encoders cut
-    to that many layers (``bench.lite``); ``layout``: measure only the layout of that name."""
+    to that many layers (``bench.lite``); ``layout``: measure only the layout of that name; ``skeletons``:
+    the base encoders' shapes and tokenizers from there, on random weights (``bench.skeleton``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
     from bench.lite import lite_encoders
+    from bench.skeleton import random_encoders
     from monitor.models.classifier import Classifier
     from monitor.models.workers import usable_cores
     from monitor.settings import ModelSettings
 
     cores = usable_cores()
-    with lite_encoders(lite_layers) if lite_layers is not None else contextlib.nullcontext():
+    with contextlib.ExitStack() as patches:
+        if lite_layers is not None:
+            patches.enter_context(lite_encoders(lite_layers))
+        if skeletons is not None:
+            patches.enter_context(random_encoders(skeletons))
         classifier = Classifier.load(ModelSettings(precision=precision))  # type: ignore[arg-type]
     by_route: dict[str, list[str]] = {}
     for text in texts:
@@ -218,6 +226,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                      "native_bf16": native_bf16(resolve_device("auto"))},
         "messages": len(texts), "rows": rows,
     }
+    runs: list[tuple[str, int | None]] = [(precision, None) for precision in args.precisions.split(",")]
+    runs += [(args.precisions.split(",")[0], int(n)) for n in args.lite_layers.split(",") if n.strip()]
+    if args.limit_only:
+        for precision, lite in runs:
+            key = precision if lite is None else f"{precision}, {lite} layer{'' if lite == 1 else 's'}"
+            key += ", random weights" if args.skeletons else ""
+            run_texts = texts if lite is None else sample_texts(max(len(texts), args.lite_messages))
+            limit = measure_limit(run_texts, precision, args.limit_batch, lite, skeletons=args.skeletons)
+            result.setdefault("models", limit["models"])
+            result.setdefault("routes", limit["routes"])
+            rows.append({"what": f"limit ({key}, forward only)", "limit_key": key, "messages": len(run_texts), **limit})
+            print(f"limit {key}: {limit['messages_per_s']:.0f} msg/s, {limit['tokens_per_s']:.0f} tokens/s ("
+                  + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
+        return result
     broker = Broker(port=39092)
     broker.start()
     try:
@@ -228,13 +250,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await measure_daemon(broker, texts[: min(len(texts), 3000)], first, workdir)
         if not args.skip_latency:
             await measure_latency(broker, texts, first, 200.0, 10.0, workdir)
-        runs: list[tuple[str, int | None]] = [(precision, None) for precision in args.precisions.split(",")]
-        runs += [(first, int(n)) for n in args.lite_layers.split(",") if n.strip()]
         for precision, lite in runs:
             key = precision if lite is None else f"{precision}, {lite} layer{'' if lite == 1 else 's'}"
             # cut encoders run many times faster: a longer stream, so that a pass lasts seconds, not a blink
             run_texts = texts if lite is None else sample_texts(max(len(texts), args.lite_messages))
-            limit = measure_limit(run_texts, precision, lite_layers=lite)
+            limit = measure_limit(run_texts, precision, args.limit_batch, lite_layers=lite)
             result.setdefault("models", limit["models"])
             result.setdefault("routes", limit["routes"])
             print(f"limit {key}: {limit['messages_per_s']:.0f} msg/s ("
@@ -242,7 +262,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             daemon = await measure_daemon(broker, run_texts, precision, workdir, args.daemon_runs, lite)
             # this machine's speed drifts within minutes: the better layout again after the daemon, and the
             # faster of the two measurements is the limit (a slow spell never lowers the bar)
-            again = measure_limit(run_texts, precision, lite_layers=lite, layout=limit["layout"])
+            again = measure_limit(run_texts, precision, args.limit_batch, lite_layers=lite, layout=limit["layout"])
             limit["before_and_after_messages_per_s"] = [round(limit["messages_per_s"], 1), round(again["messages_per_s"], 1)]
             if again["messages_per_s"] > limit["messages_per_s"]:
                 limit.update({k: again[k] for k in ("messages_per_s", "tokens_per_s")})
@@ -276,7 +296,7 @@ def print_table(result: dict[str, Any]) -> None:
           + f"; native bf16: {hw.get('native_bf16') or 'none'}")
     best_limit = {r["limit_key"]: r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit")}
     full_limits = [r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit") and "layer" not in r["limit_key"]]
-    print(f"{'what':<38} {'msg/s':>8} {'vs limit':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} {'CPU %':>6}")
+    print(f"{'what':<44} {'msg/s':>8} {'vs limit':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} {'CPU %':>6}")
     for r in result["rows"]:
         # the naive peers (no limit of their own) against the fastest full encoder's limit
         limit = best_limit.get(r["limit_key"]) if "limit_key" in r else max(full_limits, default=None)
@@ -286,7 +306,7 @@ def print_table(result: dict[str, Any]) -> None:
         p99 = f"{lat['p99_ms']:>8.0f}" if lat else f"{'':>8}"
         rss = f"{r['peak_rss_mib']:>13.0f}" if "peak_rss_mib" in r else f"{'':>13}"
         cpu = f"{r['cpu_percent']:>6.0f}" if "cpu_percent" in r else f"{'':>6}"
-        print(f"{r['what']:<38} {r['messages_per_s']:>8.0f} {ratio:>9} {p50} {p99} {rss} {cpu}")
+        print(f"{r['what']:<44} {r['messages_per_s']:>8.0f} {ratio:>9} {p50} {p99} {rss} {cpu}")
     for r in result["rows"]:
         lat = r.get("latency")
         if r.get("messages", result["messages"]) != result["messages"]:
@@ -367,10 +387,19 @@ def main() -> None:
                              "comma-separated; 0 keeps only the embeddings and heads: the pipeline alone")
     parser.add_argument("--lite-messages", type=int, default=30000,
                         help="messages in the stream for the --lite-layers rows (at least --messages)")
+    parser.add_argument("--limit-only", action="store_true",
+                        help="only the forward-only limit: no broker, daemon or naive peers")
+    parser.add_argument("--limit-batch", type=int, default=64,
+                        help="messages per batch for the limit (the daemon's batch.max_size is 64 by default)")
+    parser.add_argument("--skeletons", type=Path, default=None,
+                        help="with --limit-only: base encoders' shapes from this folder (python -m bench.skeleton), "
+                             "on random weights, for a host without the encoders")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     args = parser.parse_args()
+    if args.skeletons is not None and not args.limit_only:
+        parser.error("--skeletons measures random weights: only with --limit-only")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.precisions == "auto":
         args.precisions = default_precisions()

