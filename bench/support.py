@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 
 import time
 import urllib.request
@@ -261,6 +262,40 @@ def gpu_utilisation() -> float | None:
         return float(out.split()[0])
     except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
         return None
+
+
+class GpuSampler:
+    """While open, GPU utilisation twice a second from a background thread; ``mean`` is None without
+    nvidia-smi (a CPU machine) or before any sample."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GpuSampler:
+        if shutil.which("nvidia-smi"):
+            self._thread = threading.Thread(target=self._run, name="gpu-sampler", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            util = gpu_utilisation()
+            if util is not None:
+                self.samples.append(util)
+            if self._stop.wait(self.interval):
+                return
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
 
 
 def daemon_config(path: Path, bootstrap: str, topic: str, precision: str) -> Path:

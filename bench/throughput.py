@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.support import (  # noqa: E402
-    Broker, ProcessStats, consume_all, daemon_config, gpu_utilisation, naive_peer, produce_paced, sample_texts,
-    wait_ready, wait_written,
+    Broker, GpuSampler, ProcessStats, consume_all, daemon_config, naive_peer, produce_paced, sample_texts, wait_ready,
+    wait_written,
 )
 
 
@@ -86,17 +86,23 @@ def measure_limit(texts: list[str], precision: str, batch: int = 64, lite_layers
                 backend.forward(part)
 
     layouts: dict[str, float] = {}
+    gpu: dict[str, float | None] = {}  # per layout, the GPU's mean utilisation while it ran (None on a CPU)
     torch.set_num_threads(cores)
     run(prepared[0])  # warm-up
     if layout in (None, f"1 worker x {cores} threads"):
-        layouts[f"1 worker x {cores} threads"] = _best_of(2, lambda: [run(enc) for enc in prepared])
+        with GpuSampler() as sampler:
+            layouts[f"1 worker x {cores} threads"] = _best_of(2, lambda: [run(enc) for enc in prepared])
+        gpu[f"1 worker x {cores} threads"] = sampler.mean
     if cores > 1 and layout in (None, f"{cores} workers x 1 thread"):
         with ThreadPoolExecutor(cores, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             list(pool.map(run, prepared[:cores]))  # warm-up
-            layouts[f"{cores} workers x 1 thread"] = _best_of(2, lambda: list(pool.map(run, prepared)))
+            with GpuSampler() as sampler:
+                layouts[f"{cores} workers x 1 thread"] = _best_of(2, lambda: list(pool.map(run, prepared)))
+            gpu[f"{cores} workers x 1 thread"] = sampler.mean
     best_layout = min(layouts, key=layouts.__getitem__)
     best = layouts[best_layout]
     return {"messages_per_s": len(texts) / best, "tokens_per_s": tokens / best, "layout": best_layout, "cores": cores,
+            "gpu_util": gpu[best_layout],
             "layouts_messages_per_s": {k: len(texts) / v for k, v in layouts.items()},
             "routes": {r: len(v) for r, v in by_route.items()}, "models": classifier.describe()}
 
@@ -296,7 +302,8 @@ def print_table(result: dict[str, Any]) -> None:
           + f"; native bf16: {hw.get('native_bf16') or 'none'}")
     best_limit = {r["limit_key"]: r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit")}
     full_limits = [r["messages_per_s"] for r in result["rows"] if r["what"].startswith("limit") and "layer" not in r["limit_key"]]
-    print(f"{'what':<44} {'msg/s':>8} {'vs limit':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} {'CPU %':>6}")
+    width = max([38] + [len(r["what"]) for r in result["rows"]])
+    print(f"{'what':<{width}} {'msg/s':>8} {'vs limit':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} {'CPU %':>6}")
     for r in result["rows"]:
         # the naive peers (no limit of their own) against the fastest full encoder's limit
         limit = best_limit.get(r["limit_key"]) if "limit_key" in r else max(full_limits, default=None)
@@ -306,7 +313,7 @@ def print_table(result: dict[str, Any]) -> None:
         p99 = f"{lat['p99_ms']:>8.0f}" if lat else f"{'':>8}"
         rss = f"{r['peak_rss_mib']:>13.0f}" if "peak_rss_mib" in r else f"{'':>13}"
         cpu = f"{r['cpu_percent']:>6.0f}" if "cpu_percent" in r else f"{'':>6}"
-        print(f"{r['what']:<44} {r['messages_per_s']:>8.0f} {ratio:>9} {p50} {p99} {rss} {cpu}")
+        print(f"{r['what']:<{width}} {r['messages_per_s']:>8.0f} {ratio:>9} {p50} {p99} {rss} {cpu}")
     for r in result["rows"]:
         lat = r.get("latency")
         if r.get("messages", result["messages"]) != result["messages"]:
@@ -326,6 +333,8 @@ def print_table(result: dict[str, Any]) -> None:
             own, ref = r["inference_cpu_ms_per_message"], r["limit_cpu_ms_per_message"]
             print(f"  {r['what']}: inference used {own:.2f} ms of CPU a message; the limit {ref:.2f} ms of "
                   f"its cores' time ({ref / own:.0%})")
+        if r.get("gpu_util") is not None:
+            print(f"  {r['what']}: GPU utilisation {r['gpu_util']:.0f} % (nvidia-smi, twice a second, mean)")
         if lat:
             print(f"  {r['what']}: latency at {lat['rate']:.0f} msg/s over {lat['seconds']:.0f} s after "
                   f"{lat['warmup_seconds']:.0f} s at that rate; p99 {lat['p99_ms_including_warmup']:.0f} ms counting those")
@@ -408,7 +417,6 @@ def main() -> None:
     args.json.write_text(json.dumps(result, indent=2, default=str))
     print_table(result)
     print(f"\nJSON: {args.json}")
-    _ = gpu_utilisation
 
 
 if __name__ == "__main__":
