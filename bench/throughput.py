@@ -232,19 +232,28 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                      "native_bf16": native_bf16(resolve_device("auto"))},
         "messages": len(texts), "rows": rows,
     }
-    runs: list[tuple[str, int | None]] = [(precision, None) for precision in args.precisions.split(",")]
-    runs += [(args.precisions.split(",")[0], int(n)) for n in args.lite_layers.split(",") if n.strip()]
+    first = args.precisions.split(",")[0]
+    runs: list[tuple[str, str, int | None, list[str]]] = []  # (row key, precision, layers kept, stream)
+    for precision, lite in ([(p, None) for p in args.precisions.split(",")]
+                            + [(first, int(n)) for n in args.lite_layers.split(",") if n.strip()]):
+        key = precision if lite is None else f"{precision}, {lite} layer{'' if lite == 1 else 's'}"
+        key += ", random weights" if args.skeletons else ""
+        # cut encoders run many times faster: a longer stream, so that a pass lasts seconds, not a blink
+        run_texts = texts if lite is None else sample_texts(max(len(texts), args.lite_messages))
+        runs.append((key, precision, lite, run_texts))
+
+    def limit_of(key: str, precision: str, lite: int | None, run_texts: list[str]) -> dict[str, Any]:
+        limit = measure_limit(run_texts, precision, args.limit_batch, lite, skeletons=args.skeletons)
+        result.setdefault("models", limit["models"])
+        result.setdefault("routes", limit["routes"])
+        print(f"limit {key}: {limit['messages_per_s']:.0f} msg/s, {limit['tokens_per_s']:.0f} tokens/s ("
+              + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
+        return limit
+
     if args.limit_only:
-        for precision, lite in runs:
-            key = precision if lite is None else f"{precision}, {lite} layer{'' if lite == 1 else 's'}"
-            key += ", random weights" if args.skeletons else ""
-            run_texts = texts if lite is None else sample_texts(max(len(texts), args.lite_messages))
-            limit = measure_limit(run_texts, precision, args.limit_batch, lite, skeletons=args.skeletons)
-            result.setdefault("models", limit["models"])
-            result.setdefault("routes", limit["routes"])
+        for key, precision, lite, run_texts in runs:
+            limit = limit_of(key, precision, lite, run_texts)
             rows.append({"what": f"limit ({key}, forward only)", "limit_key": key, "messages": len(run_texts), **limit})
-            print(f"limit {key}: {limit['messages_per_s']:.0f} msg/s, {limit['tokens_per_s']:.0f} tokens/s ("
-                  + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
         return result
     broker = Broker(port=39092)
     broker.start()
@@ -252,19 +261,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         # a production broker has long been running: one short daemon run first, so the broker's JIT
         # has compiled its produce and fetch paths before anything is timed (a fresh JVM spent a
         # quarter of a core compiling during the first timed run); a paced run warms its trickle paths
-        first = args.precisions.split(",")[0]
         await measure_daemon(broker, texts[: min(len(texts), 3000)], first, workdir)
         if not args.skip_latency:
             await measure_latency(broker, texts, first, 200.0, 10.0, workdir)
-        for precision, lite in runs:
-            key = precision if lite is None else f"{precision}, {lite} layer{'' if lite == 1 else 's'}"
-            # cut encoders run many times faster: a longer stream, so that a pass lasts seconds, not a blink
-            run_texts = texts if lite is None else sample_texts(max(len(texts), args.lite_messages))
-            limit = measure_limit(run_texts, precision, args.limit_batch, lite_layers=lite)
-            result.setdefault("models", limit["models"])
-            result.setdefault("routes", limit["routes"])
-            print(f"limit {key}: {limit['messages_per_s']:.0f} msg/s ("
-                  + ", ".join(f"{k}: {v:.0f}" for k, v in limit["layouts_messages_per_s"].items()) + ")", flush=True)
+        for key, precision, lite, run_texts in runs:
+            limit = limit_of(key, precision, lite, run_texts)
             daemon = await measure_daemon(broker, run_texts, precision, workdir, args.daemon_runs, lite)
             # this machine's speed drifts within minutes: the better layout again after the daemon, and the
             # faster of the two measurements is the limit (a slow spell never lowers the bar)
