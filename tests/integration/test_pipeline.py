@@ -16,7 +16,7 @@ from tests.support.receiver import Receiver
 from tests.support.config import daemon_settings
 from tests.support.kafka import unique
 from tests.support.streams import (
-    committed_offsets, consume_until, create_topics, end_offsets, http_get, metric_value, produce, wait_until,
+    consume_until, create_topics, http_get, metric_value, produce, wait_all_committed,
 )
 
 GOOD = 240
@@ -69,12 +69,7 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
         await receiver.wait_for(lambda rs: len(rs) >= 1)
         # a record can be read from the output before its producer has the acknowledgement, and the
         # daemon counts it after that; offsets are committed only for records it has finished with
-        ends = await end_offsets(broker.bootstrap, topic)
-
-        async def all_committed() -> bool:
-            return await committed_offsets(broker.bootstrap, settings.kafka.group_id) == ends
-
-        await wait_until(all_committed)  # offsets committed for everything processed
+        await wait_all_committed(broker.bootstrap, settings.kafka.group_id, topic)  # for everything processed
         status, body = await http_get(f"http://127.0.0.1:{daemon.http_port}/metrics")
         ready_status, _ = await http_get(f"http://127.0.0.1:{daemon.http_port}/readyz")
     finally:

@@ -10,9 +10,7 @@ import time
 from tests.support.config import daemon_settings
 from tests.support.kafka import unique
 from tests.support.process import DaemonProcess, kill_mid_stream
-from tests.support.streams import (
-    committed_offsets, consume_until, create_topics, end_offsets, http_get, metric_value, produce, wait_until,
-)
+from tests.support.streams import consume_until, create_topics, http_get, metric_value, produce, wait_all_committed
 
 N = 1200
 WORDS = ("rates bonds oil gold tariffs merger lawsuit earnings outlook guidance layoffs strike recall probe "
@@ -45,12 +43,7 @@ async def test_trends_count_every_message_once_across_a_crash(broker, tiny_model
         # every id in the output is not yet every record done: records the first daemon had published but
         # not committed come again, and may still be on their way through the second. Its committed
         # offsets reaching the end mean every record was counted (trends count before offsets are done).
-        ends = await end_offsets(broker.bootstrap, topic)
-
-        async def all_committed() -> bool:
-            return await committed_offsets(broker.bootstrap, settings.kafka.group_id) == ends
-
-        await wait_until(all_committed)
+        await wait_all_committed(broker.bootstrap, settings.kafka.group_id, topic)
         _, body = await http_get(f"http://127.0.0.1:{second.port}/api/status")
         _, metrics = await http_get(f"http://127.0.0.1:{second.port}/metrics")
     finally:

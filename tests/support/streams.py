@@ -107,6 +107,17 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0
         await asyncio.sleep(interval)
 
 
+async def wait_all_committed(bootstrap: str, group: str, topic: str) -> None:
+    """Until ``group``'s committed offsets reach the end of every partition of ``topic``: the daemon
+    commits a record only once it is published and counted, so every record is then done."""
+    ends = await end_offsets(bootstrap, topic)
+
+    async def all_committed() -> bool:
+        return await committed_offsets(bootstrap, group) == ends
+
+    await wait_until(all_committed)
+
+
 async def http_get(url: str) -> tuple[int, str]:
     """GET a URL, returning status and body; connection errors count as status 0."""
     try:
