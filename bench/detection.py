@@ -1,9 +1,19 @@
-"""Detection quality on synthetic traffic: recall of injected surges, false alerts, delay.
+"""Detection quality of the product as shipped: real texts, the real models, the default settings.
 
-    python bench/detection.py [--days 4] [--topics 4] [--seeds 3] [--dispersion 1.1] [--bucket-seconds 60]
+    python bench/detection.py [--seeds 1,2,3] [--langs en,zh] [--days 4] [--sensitivity medium]
+                              [--write-stream DIR] [--json]
 
-Several days of per-topic traffic with a daily cycle; volume and negative-share surges are
-injected after a one-day warm-up. Prints one row per seed and the total.
+For each language and seed, ``bench/streams.py`` builds days of message-level traffic from real
+texts (daily cycle, quiet nights, syndicated copies, chat on top) with events injected; every
+message carries the shipped models' prediction for its text (``bench/texts.py``: classified once,
+then read from a cache, so a run takes about a minute) and goes through ``monitor.backtest`` with
+the default settings: every default rule, the lifecycle, incident grouping. Every firing
+notification counts (reminders do not), from the first hour on, warm-up day included.
+
+Prints one row per language and seed, then per event kind (recall, or for events that must
+not alert, how many notifications they raised; median delay in buckets) and false notifications
+per rule. ``--write-stream DIR`` also writes each stream as raw JSON lines with its events file,
+so that ``monitor backtest STREAM --events EVENTS`` can be checked against the same numbers.
 """
 
 from __future__ import annotations
@@ -11,62 +21,140 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from collections import Counter
+from pathlib import Path
 
-from monitor.alerts import AlertEngine, build_rule
-from monitor.settings import RuleSettings
-from monitor.simulate import DetectionScore, make_scenario, replay_scenario, score
-from monitor.trends import BaselineConfig, TrendConfig, TrendStore
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-RULES = (
-    RuleSettings(name="volume-surge", detector="volume_surge", window_seconds=120, min_volume=20, resolve_after_seconds=600),
-    RuleSettings(name="negative-share-surge", detector="negative_share_shift", window_seconds=120, min_volume=20,
-                 resolve_after_seconds=600),
-)
-WARMUP_BUCKETS = 1440  # one day: the hour-of-day profile needs a day of history
+from bench.streams import DAY, Stream, build_stream  # noqa: E402
+from bench.texts import POOLS, load_pools  # noqa: E402
+from monitor.backtest import replay  # noqa: E402
+from monitor.records import Enriched, Message, SourcePosition  # noqa: E402
+from monitor.scoring import Score, score  # noqa: E402
+from monitor.settings import Settings  # noqa: E402
+from monitor.trends import TrendStore  # noqa: E402
+from monitor.trends.store import TextFeatures  # noqa: E402
 
 
-def run(days: float, topics: int, seed: int, dispersion: float, bucket: float = 60.0) -> tuple[DetectionScore, float]:
-    """One seed; windows of two buckets, one day of warm-up, whatever the bucket width."""
-    names = ("business", "politics", "tech", "sport", "entertainment")[:topics]
-    scenario = make_scenario(days=days, topics=names, seed=seed, dispersion=dispersion, bucket_seconds=bucket)
-    warmup = round(WARMUP_BUCKETS * 60 / bucket)
-    store = TrendStore(TrendConfig(bucket_seconds=bucket, allowed_lateness_seconds=0, dedup_window_seconds=0,
-                                   baseline=BaselineConfig(bucket_seconds=bucket, warmup_buckets=warmup)))
-    rules = [r.model_copy(update={"window_seconds": 2 * bucket}) for r in RULES]
-    engine = AlertEngine([build_rule(r) for r in rules], warmup_buckets=warmup)
+def records(stream: Stream) -> list[Enriched]:
+    """The stream as the daemon's enriched records."""
+    out = []
+    for i, (t, text) in enumerate(stream.messages):
+        msg = Message(f"{stream.lang}-{stream.seed}-{i}", text.text, t, text.source, text.lang,
+                      SourcePosition("bench", 0, i))
+        out.append(Enriched(msg, text.prediction, t))
+    return out
+
+
+def run(stream: Stream, settings: Settings, features: dict[str, TextFeatures]) -> tuple[Score, int, float]:
+    """One stream through the backtest; its score, notifications sent and seconds taken."""
+    recs = records(stream)
+    missing = sorted({r.message.text for r in recs} - set(features))
+    if missing:
+        features.update(zip(missing, TrendStore().text_features(missing)))
     started = time.perf_counter()
-    notes = replay_scenario(scenario, store, engine)
-    return score(scenario, notes), time.perf_counter() - started
+    result = replay(recs, settings, features=lambda r: features[r.message.text])
+    seconds = time.perf_counter() - started
+    bucket = settings.trends.bucket_seconds
+    s = score(result.notifications, stream.events, bucket, topics=len(stream.topics), span_seconds=stream.days * DAY)
+    return s, len(result.notifications), seconds
+
+
+def write_stream(stream: Stream, folder: Path) -> None:
+    """Raw JSON lines (what a producer would send) and the events file beside them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{stream.lang}-seed{stream.seed}"
+    with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+        for i, (t, text) in enumerate(stream.messages):
+            fh.write(json.dumps({"id": f"{name}-{i}", "timestamp": t, "text": text.text, "source": text.source,
+                                 "lang": text.lang}, ensure_ascii=False) + "\n")
+    with open(folder / f"{name}.events.jsonl", "w", encoding="utf-8") as fh:
+        for e in stream.events:
+            fh.write(json.dumps(e.to_json()) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=float, default=4)
-    parser.add_argument("--topics", type=int, default=4)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--dispersion", type=float, default=1.1, help="burstiness: 1.0 is Poisson")
-    parser.add_argument("--bucket-seconds", type=float, default=60.0, help="bucket width; windows are two buckets")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--langs", default="en,zh")
+    parser.add_argument("--days", type=float, default=4.0)
+    parser.add_argument("--sensitivity", default=None, help="low | medium | high (default: the settings' default)")
+    parser.add_argument("--write-stream", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="print every event's outcome and every false notification")
     args = parser.parse_args()
-    rows = []
-    print(f"{'seed':>4} {'surges':>6} {'detected':>8} {'recall':>7} {'false':>5} {'false/topic-day':>15} {'median delay (buckets)':>22} {'seconds':>7}")
-    for seed in range(1, args.seeds + 1):
-        s, seconds = run(args.days, args.topics, seed, args.dispersion, args.bucket_seconds)
-        rows.append(s)
-        print(f"{seed:>4} {s.surges:>6} {s.detected:>8} {s.recall:>7.1%} {s.false_alerts:>5} "
-              f"{s.false_per_topic_day:>15.2f} {s.median_delay_buckets:>22.1f} {seconds:>7.1f}")
-    surges = sum(r.surges for r in rows)
-    detected = sum(r.detected for r in rows)
-    false = sum(r.false_alerts for r in rows)
-    topic_days = sum(r.topic_days for r in rows)
-    delays = [d for r in rows for d in r.delays_buckets]
-    total = {"surges": surges, "recall": detected / surges, "false_per_topic_day": false / topic_days,
-             "median_delay_buckets": statistics.median(delays)}
-    print(f"total: {surges} surges, recall {total['recall']:.1%}, {total['false_per_topic_day']:.2f} false alerts "
-          f"per topic-day, median delay {total['median_delay_buckets']:.1f} buckets")
-    if args.json:
-        print(json.dumps(total))
+    settings = Settings(**({"sensitivity": args.sensitivity} if args.sensitivity else {}))
+    langs = args.langs.split(",")
+    pools = load_pools([p for p in POOLS if p.split("-")[0] in langs])
+    features: dict[str, TextFeatures] = {}
+    print(f"sensitivity {settings.sensitivity}; rules: {', '.join(r.name for r in settings.rules)}")
+    print(f"{'stream':<10} {'messages':>8} {'topics':>6} {'notified':>8} {'false':>5} {'false/topic-day':>15} "
+          f"{'recall':>7} {'seconds':>7}")
+    scores: dict[str, list[Score]] = {}
+    for lang in langs:
+        for seed in (int(s) for s in args.seeds.split(",")):
+            stream = build_stream(pools, lang, seed, args.days)
+            if args.write_stream:
+                write_stream(stream, args.write_stream)
+            s, sent, seconds = run(stream, settings, features)
+            if args.verbose:
+                explain(s, stream)
+            scores.setdefault(lang, []).append(s)
+            positives = [r for r in s.events if r.event.alert]
+            recall = sum(r.detected_at is not None for r in positives) / max(1, len(positives))
+            print(f"{lang + '/' + str(seed):<10} {len(stream.messages):>8} {len(stream.topics):>6} {s.notifications:>8} "
+                  f"{s.false:>5} {s.false_per_topic_day:>15.2f} {recall:>7.0%} {seconds:>7.1f}")
+    report(scores, args.json)
+
+
+def explain(s: Score, stream: Stream) -> None:
+    """Each event with its topic's usual rate at the time, and each false notification."""
+    from datetime import datetime, timezone
+
+    def when(t: float) -> str:
+        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%a %H:%M")
+
+    for r in s.events:
+        n = sum(1 for t, x in stream.messages if r.event.start - 3600 <= t < r.event.start and x.topic == r.event.topic)
+        print(f"    {r.event.kind:<15} {r.event.topic:<14} {when(r.event.start)} rate before {n / 60:5.1f}/min "
+              f"delay {r.delay_buckets if r.delay_buckets is not None else '-'} raised {r.raised}")
+    for at, alert in s.false_notes:
+        print(f"    FALSE {when(at)} {','.join(p.rule + '/' + p.key for p in (alert.parts or (alert,)))}: {alert.summary[:150]}")
+
+
+def report(scores: dict[str, list[Score]], as_json: bool) -> None:
+    """Per language: event kinds across seeds, false notifications per rule, medians."""
+    summary = {}
+    for lang, rows in scores.items():
+        print(f"\n{lang}: per event kind, {len(rows)} seeds")
+        print(f"  {'kind':<16} {'alert?':>6} {'events':>6} {'detected':>8} {'raised':>6} {'median delay':>12}  rules")
+        kinds: dict[str, dict[str, object]] = {}
+        for s in rows:
+            for kind, k in s.by_kind().items():
+                agg = kinds.setdefault(kind, {"alert": k["alert"], "events": 0, "detected": 0, "raised": 0,
+                                              "delays": [], "rules": set()})
+                for name in ("events", "detected", "raised"):
+                    agg[name] += k[name]  # type: ignore[operator]
+                agg["delays"] += k["delays"]  # type: ignore[operator]
+                agg["rules"] |= set(k["rules"])  # type: ignore[operator]
+        for kind, k in kinds.items():
+            delays = k["delays"]
+            med = f"{statistics.median(delays):.1f}" if delays else "-"  # type: ignore[arg-type]
+            print(f"  {kind:<16} {'yes' if k['alert'] else 'no':>6} {k['events']:>6} "
+                  f"{k['detected'] if k['alert'] else '':>8} {k['raised'] if not k['alert'] else '':>6} {med:>12}  "
+                  f"{', '.join(sorted(k['rules']))}")  # type: ignore[arg-type]
+        by_rule: Counter[str] = Counter()
+        for s in rows:
+            by_rule.update(s.false_by_rule)
+        per_day = [s.false_per_topic_day for s in rows]
+        print(f"  false notifications per topic-day: median {statistics.median(per_day):.2f} "
+              f"(seeds: {', '.join(f'{v:.2f}' for v in per_day)}); alerts in them by rule: {dict(by_rule)}")
+        summary[lang] = {"false_per_topic_day": per_day, "kinds": {k: {**v, "rules": sorted(v["rules"])}  # type: ignore[call-overload]
+                                                                     for k, v in kinds.items()}}
+    if as_json:
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,16 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from monitor.alerts import AlertEngine, build_rule
 from monitor.decode import Decoder
 from monitor.records import Alert, DeadLetter, Enriched, Message, Prediction, RawRecord, SourcePosition, TaskResult
 from monitor.settings import Settings
+from monitor.scoring import KnownEvent, score
 from monitor.sources.replay import read_lines
+from monitor.trends import ALL
+from monitor.trends.store import TextFeatures
 
 
 @dataclass(slots=True)
@@ -27,6 +30,9 @@ class BacktestResult:
     notifications: list[tuple[float, Alert]]
     records: int
     skipped: int
+    first: float = 0.0  # event time of the first and last record read
+    last: float = 0.0
+    topics: frozenset[str] = frozenset()  # topic labels seen
 
 
 def enriched_from_json(obj: dict[str, Any], index: int) -> Enriched:
@@ -96,6 +102,13 @@ def _records(path: Path, settings: Settings, batch_size: int) -> Iterator[Enrich
 
 def backtest(path: Path, settings: Settings, batch_size: int = 64) -> BacktestResult:
     """Run the file through trends and rules in event-time order of arrival."""
+    return replay(_records(path, settings, batch_size), settings, batch_size)
+
+
+def replay(stream: Iterable[Enriched | None], settings: Settings, batch_size: int = 64,
+           features: Callable[[Enriched], TextFeatures] | None = None) -> BacktestResult:
+    """Enriched records (None: an unusable line) through trends and rules, as the daemon would judge
+    them; ``features`` may supply each record's text features (a benchmark caches them)."""
     from monitor.daemon import trend_config
     from monitor.trends import TrendStore
 
@@ -104,22 +117,47 @@ def backtest(path: Path, settings: Settings, batch_size: int = 64) -> BacktestRe
     engine = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
     out: list[tuple[float, Alert]] = []
     records = skipped = 0
+    first = last = 0.0
     last_bucket = None
-    for record in _records(path, settings, batch_size):
+    for record in stream:
         if record is None:
             skipped += 1
             continue
         records += 1
-        bucket = store.index(record.message.event_time)
+        t = record.message.event_time
+        first, last = (t, t) if records == 1 else (min(first, t), max(last, t))
+        bucket = store.index(t)
         # judge as often as the daemon would: at least once per bucket, and per batch of records
         if last_bucket is not None and (bucket != last_bucket or records % batch_size == 0):
             out += [(store.watermark, a) for a in engine.advance(store, record.model_versions)]
         last_bucket = bucket
-        store.add(record)
+        if features is None:
+            store.add(record)
+        else:
+            store.add_batch([record], features=[features(record)])
     # close everything: the stream has ended
     store.watermark += store.bucket_seconds + settings.trends.allowed_lateness_seconds
     out += [(store.watermark, a) for a in engine.advance(store, {})]
-    return BacktestResult(out, records, skipped)
+    topics = frozenset(k for k in store.keys() if k != ALL)
+    return BacktestResult(out, records, skipped, first, last, topics)
+
+
+def print_score(result: BacktestResult, events: list[KnownEvent], bucket_seconds: float, out: IO[str],
+                as_json: bool) -> None:
+    """Score the notifications against known events: per event, then the totals."""
+    s = score(result.notifications, events, bucket_seconds, len(result.topics), max(result.last - result.first, 1.0))
+    if as_json:
+        out.write(json.dumps({"score": s.to_json()}, ensure_ascii=False) + "\n")
+        return
+    out.write(f"\n{'event':<16} {'topic':<14} {'start (UTC)':<17} {'alert?':<6} {'detected':<8} {'delay':>7}  rules\n")
+    for r in s.events:
+        when = datetime.fromtimestamp(r.event.start, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+        seen = ("yes" if r.detected_at is not None else "no") if r.event.alert else f"{r.raised} raised"
+        delay = f"{r.delay_buckets:.1f}" if r.delay_buckets is not None else "-"
+        out.write(f"{r.event.kind[:16]:<16} {r.event.topic[:14]:<14} {when:<17} {'yes' if r.event.alert else 'no':<6} "
+                  f"{seen:<8} {delay:>7}  {', '.join(sorted(r.rules))}\n")
+    out.write(f"{s.notifications} firing notifications, {s.false} false ({s.false_per_topic_day:.2f} per topic-day over "
+              f"{s.topic_days:.1f} topic-days); delays in buckets of {bucket_seconds:.0f} s\n")
 
 
 def print_result(result: BacktestResult, out: IO[str], as_json: bool) -> None:

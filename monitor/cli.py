@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="replay a timestamped stream through trends and rules; print the alerts")
     bt.add_argument("file", type=Path, help=".jsonl or .jsonl.gz of enriched records or raw messages")
     bt.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    bt.add_argument("--events", type=Path, default=None,
+                    help="JSON lines of known events (kind, topic, start, end, alert): score the alerts against them")
     bt.set_defaults(func=_backtest)
     cls = sub.add_parser("classify", help="classify lines or JSON objects from stdin; one JSON line out per input")
     cls.add_argument("--batch-size", type=int, default=32)
@@ -131,12 +133,23 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _backtest(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from monitor.backtest import backtest, print_result
+    from monitor.backtest import backtest, print_result, print_score
 
-    if not args.file.is_file():
-        print(f"no such file: {args.file}", file=sys.stderr)
+    from monitor.scoring import EventsFileError, read_events
+
+    for path in (args.file, args.events):
+        if path is not None and not path.is_file():
+            print(f"no such file: {path}", file=sys.stderr)
+            return EXIT_CONFIG
+    try:
+        events = read_events(args.events) if args.events else None
+    except EventsFileError as exc:
+        print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
-    print_result(backtest(args.file, settings), sys.stdout, args.json)
+    result = backtest(args.file, settings)
+    print_result(result, sys.stdout, args.json)
+    if events is not None:
+        print_score(result, events, settings.trends.bucket_seconds, sys.stdout, args.json)
     return 0
 
 

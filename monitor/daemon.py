@@ -229,7 +229,7 @@ class Daemon:
         if state is None:
             return
         self.trends.restore(state["trends"])
-        self.alerts.lifecycle.restore(state["alerts"])
+        self.alerts.restore(state["alerts"])
         self.applied = AppliedOffsets.from_state(state["applied"])
         log.info("trend state restored", path=str(self.checkpoint_file.path), watermark=self.trends.watermark,
                  topics=len(self.trends.baselines), firing=len(self.alerts.firing))
@@ -243,7 +243,7 @@ class Daemon:
         """Save trend and alert state with the offsets about to be committed (called before every commit)."""
         started = time.perf_counter()
         self.applied.advance(offsets)
-        state = {"trends": self.trends.to_state(), "alerts": self.alerts.lifecycle.to_state(),
+        state = {"trends": self.trends.to_state(), "alerts": self.alerts.to_state(),
                  "applied": self.applied.to_state(), "saved_at": time.time()}
         await asyncio.get_running_loop().run_in_executor(None, self.checkpoint_file.save, state)
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)

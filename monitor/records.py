@@ -185,6 +185,7 @@ class Alert:
     detector: str = ""
     terms: tuple[str, ...] = ()
     reminder: bool = False
+    parts: tuple[Alert, ...] = ()  # an incident's alerts (monitor/alerts/incidents.py); empty for a plain alert
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view used by webhook-like sinks."""
@@ -208,6 +209,7 @@ class Alert:
             "detector": self.detector,
             "terms": list(self.terms),
             "reminder": self.reminder,
+            **({"parts": [p.to_json() for p in self.parts]} if self.parts else {}),
         }
 
     @classmethod
@@ -222,4 +224,5 @@ class Alert:
             exemplars=tuple(Exemplar(**e) for e in data.get("exemplars", ())),
             model_versions=dict(data.get("model_versions", {})), detector=data.get("detector", ""),
             terms=tuple(data.get("terms", ())), reminder=bool(data.get("reminder", False)),
+            parts=tuple(cls.from_json(p) for p in data.get("parts", ())),
         )

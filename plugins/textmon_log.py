@@ -29,4 +29,6 @@ class LogSink(BaseSink):
                 observed=alert.observed,
                 expected=alert.expected,
                 exemplars=[e.id for e in alert.exemplars],
+                terms=list(alert.terms),
+                parts=[f"{p.rule} on {p.key}: {p.summary}" for p in alert.parts],
             )

@@ -90,7 +90,11 @@ print("== alerts raised")
 for line in open(log_path, encoding="utf-8"):
     if '"alert"' in line and '"sink"' in line:
         e = json.loads(line)
-        print(f"   [{e['state']}] {e['rule']} topic={e['topic']} {e['summary']}")
+        print(f"   [{e['state']}] {e['summary']}")
+        for part in e.get("parts") or []:
+            print(f"            - {part}")
+        if e.get("terms"):
+            print(f"            terms: {', '.join(e['terms'])}")
         print(f"            exemplars: {', '.join(e['exemplars'])}")
 PY
 if [[ "$FOLLOW" == 1 ]]; then

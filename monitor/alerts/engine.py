@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.alerts.explain import over_represented
+from monitor.alerts.incidents import IncidentGrouper
 from monitor.alerts.lifecycle import Lifecycle, fingerprint
 from monitor.alerts.rules import Rule
 from monitor.detectors.base import DetectionContext
@@ -35,6 +36,7 @@ class AlertEngine:
         # market-wide rules first, so the alerts they raise can inhibit per-topic ones in the same round
         self.rules = sorted(rules, key=lambda r: ALL not in r.settings.topics)
         self.lifecycle = Lifecycle(alerting or AlertingSettings())
+        self.incidents = IncidentGrouper(alerting or AlertingSettings())
         self.warmup_buckets = warmup_buckets
         self.stats = EngineStats()
 
@@ -45,15 +47,35 @@ class AlertEngine:
 
     def advance(self, store: TrendStore, model_versions: dict[str, str], evaluate_open: bool = True) -> list[Alert]:
         """Close due buckets (evaluating each), then evaluate the open bucket (unless told not to:
-        the daemon spaces those out under load); return notifications."""
+        the daemon spaces those out under load); return the incident notifications due."""
         out: list[Alert] = []
         for index in store.due():
-            out += self._evaluate(store, index, model_versions, closed=True)
+            notes = self._evaluate(store, index, model_versions, closed=True)
+            out += self.incidents.step(notes, self._clock(store, index))
             store.close(index, self._clip(store, index))
             self.stats.closed_buckets += 1
         if store.watermark and evaluate_open:
-            out += self._evaluate(store, store.index(store.watermark), model_versions, closed=False)
+            index = store.index(store.watermark)
+            out += self.incidents.step(self._evaluate(store, index, model_versions, closed=False), self._clock(store, index))
         return out
+
+    def to_state(self) -> dict[str, object]:
+        """Lifecycle and open incidents as plain data, for the checkpoint."""
+        return {"lifecycle": self.lifecycle.to_state(), "incidents": self.incidents.to_state()}
+
+    def restore(self, state: dict[str, object]) -> None:
+        """Load ``to_state``'s data (or a lifecycle-only checkpoint of an earlier version)."""
+        if "lifecycle" in state and "incidents" in state:
+            self.lifecycle.restore(state["lifecycle"])  # type: ignore[arg-type]
+            self.incidents.restore(state["incidents"])  # type: ignore[arg-type]
+        else:
+            self.lifecycle.restore(state)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _clock(store: TrendStore, end_index: int) -> float:
+        """The evaluation clock for a bucket: its end, or the watermark while it is open."""
+        now = (end_index + 1) * store.bucket_seconds
+        return min(now, store.watermark) if store.watermark else now
 
     def _clip(self, store: TrendStore, index: int) -> dict[str, float]:
         t = store.bucket_time(index)
@@ -65,10 +87,10 @@ class AlertEngine:
         return clip
 
     def _evaluate(self, store: TrendStore, end_index: int, versions: dict[str, str], closed: bool) -> list[Alert]:
-        now = (end_index + 1) * store.bucket_seconds
-        now = min(now, store.watermark) if store.watermark else now
+        now = self._clock(store, end_index)
         out: list[Alert] = []
         keys = store.keys()
+        latest = {key: store.window(key, store.bucket_seconds, end_index) for key in keys}
         for rule in self.rules:
             s = rule.settings
             for key in keys:
@@ -77,7 +99,8 @@ class AlertEngine:
                 baseline = store.baselines.setdefault(key, TopicBaseline())
                 window = store.window(key, s.window_seconds, end_index)
                 expected = store.expected_in_window(key, s.window_seconds, end_index)
-                ctx = DetectionContext(key, window, expected, baseline, store.age, self.warmup_buckets, closed)
+                ctx = DetectionContext(key, window, expected, baseline, store.age, self.warmup_buckets, closed,
+                                       latest[key])
                 detection = rule.detector.detect(ctx)
                 self.stats.evaluations += 1
                 breached = detection.breached and window.count >= s.min_volume

@@ -24,6 +24,7 @@ class DetectionContext:
     store_age: int  # buckets the whole store has closed (for emerging topics)
     warmup_buckets: int
     closed: bool = True  # False while judging the still-open bucket: stateful detectors must not accumulate
+    latest: WindowStats | None = None  # the newest bucket alone: what a sequential statistic adds, once
 
 
 @dataclass(frozen=True, slots=True)

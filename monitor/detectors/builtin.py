@@ -15,6 +15,7 @@ from monitor.detectors.stats import binomial_z, negative_binomial_z
 class VolumeSurgeParams(DetectorParams):
     z: float = Field(4.0, gt=0, description="the normal z with the same tail as the count (negative binomial)")
     min_ratio: float = Field(1.5, ge=1, description="observed must also be this multiple of expected")
+    needs_profile: bool = Field(True, description="judge only once a day of history has taught the daily cycle")
 
 
 class VolumeSurge:
@@ -29,7 +30,8 @@ class VolumeSurge:
 
     def detect(self, ctx: DetectionContext) -> Detection:
         observed, expected = ctx.window.count, ctx.expected_count
-        if ctx.baseline.age < ctx.warmup_buckets:
+        # before the hour-of-day profile exists, the first morning's rise is as steep as a surge
+        if ctx.baseline.age < ctx.warmup_buckets or (self.p.needs_profile and not ctx.baseline.profile_ready):
             return Detection(False, 0.0, observed, expected, f"'{ctx.key}' is warming up")
         z = negative_binomial_z(observed, max(expected, 1.0), ctx.baseline.dispersion)
         breached = z >= self.p.z and observed >= self.p.min_ratio * max(expected, 1.0)
@@ -65,12 +67,20 @@ class NegativeShareShift:
 
 
 class SentimentDriftParams(DetectorParams):
-    k: float = Field(0.5, ge=0, description="slack per bucket, in standard deviations")
-    h: float = Field(6.0, gt=0, description="alarm level of the cumulative sum")
+    k: float = Field(0.5, ge=0, description="slack per bucket, in standard deviations of a bucket's mean")
+    h: float = Field(8.0, gt=0, description="alarm level of the cumulative sum")
+    min_volume_ratio: float = Field(0.5, ge=0, description="judge windows with at least this share of the usual volume")
 
 
 class SentimentDrift:
-    """Sustained downward drift of mean sentiment: a Page-Hinkley / CUSUM statistic kept in the baseline."""
+    """Sustained downward drift of mean sentiment: a one-sided CUSUM over closed buckets.
+
+    Each bucket adds its own standardised shortfall once: ``(usual - mean) / sd - k``, where ``sd``
+    is the spread of a bucket mean of that many messages (``TopicBaseline.bucket_mean_sd``), so a
+    quiet night bucket of three messages weighs less than a busy one of thirty. With ``k`` 0.5 and
+    ``h`` 8, a normal stream reaches the alarm about once in 19,000 buckets (Siegmund's
+    approximation), about 13 days of one-minute buckets per topic; a shift of one bucket standard
+    deviation alarms after about 16 buckets."""
 
     name: ClassVar[str] = "sentiment_drift"
 
@@ -79,16 +89,20 @@ class SentimentDrift:
 
     def detect(self, ctx: DetectionContext) -> Detection:
         b, w = ctx.baseline, ctx.window
+        bucket = ctx.latest
         if b.sent_seen < ctx.warmup_buckets or w.count == 0:
             if ctx.closed:
                 b.cusum = 0.0
             return Detection(False, 0.0, w.mean_sentiment, b.sent_mean, f"'{ctx.key}' is warming up")
-        # sent_var is the spread of one bucket's mean; the window averages w.buckets of them
-        se = math.sqrt(b.sent_var / max(1, w.buckets))
-        step = (b.sent_mean - w.mean_sentiment) / max(se, 1e-3) - self.p.k
-        cusum = max(0.0, b.cusum + step)
-        if ctx.closed:
-            b.cusum = cusum  # accumulate once per closed bucket, not per evaluation
+        cusum = b.cusum
+        # a window far below its usual volume holds another population (the news gone quiet, the chat left):
+        # its mean says nothing about the topic's mood, so it neither adds nor resets
+        comparable = w.count >= self.p.min_volume_ratio * ctx.expected_count
+        if bucket is not None and bucket.count > 0 and comparable:
+            z = (b.sent_mean - bucket.mean_sentiment) / max(b.bucket_mean_sd(bucket.count), 1e-3)
+            cusum = max(0.0, cusum + z - self.p.k)
+            if ctx.closed:
+                b.cusum = cusum  # accumulate once per closed bucket, not per evaluation
         summary = (f"mean sentiment for '{ctx.key}' is {w.mean_sentiment:+.2f} over {_span(ctx)}, "
                    f"usually {b.sent_mean:+.2f} (drift statistic {cusum:.1f})")
         return Detection(cusum >= self.p.h, round(cusum, 3), round(w.mean_sentiment, 4), round(b.sent_mean, 4), summary)

@@ -70,7 +70,9 @@ class TopicBaseline:
     hour_sums: list[float] = field(default_factory=lambda: [0.0] * HOURS)
     hour_counts: list[int] = field(default_factory=lambda: [0] * HOURS)
     hour_squares: list[float] = field(default_factory=lambda: [0.0] * HOURS)
-    cusum: float = 0.0  # downward sentiment drift accumulator (Page-Hinkley)
+    cusum: float = 0.0  # downward sentiment drift accumulator (CUSUM of per-bucket standardised means)
+    message_var: float = 0.25  # spread of sentiment between one bucket's messages (of P(pos) - P(neg))
+    sent_tau2: float = 0.0  # spread of bucket means beyond what their message counts explain
     last_high_outlier: int = -(10**9)  # age at the last bucket above OUTLIER_SD, once the profile exists
     last_low_outlier: int = -(10**9)
 
@@ -83,8 +85,10 @@ class TopicBaseline:
         """The usual share of negative messages (0.0 before any traffic)."""
         return self.neg_rate / self.all_rate if self.all_rate > 0 else 0.0
 
-    def update(self, t: float, count: float, negative: float, mean_sentiment: float | None, cfg: BaselineConfig) -> None:
-        """Learn one closed bucket; ``count`` should already be clipped if the bucket was anomalous."""
+    def update(self, t: float, count: float, negative: float, mean_sentiment: float | None, cfg: BaselineConfig,
+               sentiment_n: int = 0, message_variance: float | None = None) -> None:
+        """Learn one closed bucket; ``count`` should already be clipped if the bucket was anomalous.
+        ``sentiment_n`` messages gave ``mean_sentiment``, with ``message_variance`` between them."""
         # early on, weight like a running mean so the first noisy buckets do not anchor the baseline
         a = max(cfg.alpha(cfg.halflife_buckets), 1.0 / (self.age + 1))
         hour = hour_of_day(t)
@@ -97,7 +101,11 @@ class TopicBaseline:
             if self._teaches_noise(resid, ratio):
                 self.dispersion = max(1.0, (1 - a) * self.dispersion + a * ratio)
             season = self.profile[hour] if self.profile_ready else 1.0
-            self.level = (1 - a) * self.level + a * count / max(season, 0.05)
+            # a bucket far below its expectation is an outage or a pause (a feed down, a topic gone quiet for
+            # an hour): learnt at a tenth of the weight, so that traffic coming back is not a "surge"; a
+            # lasting drop is still learnt, ten times more slowly
+            w = a / 10 if resid < 0 and ratio >= OUTLIER_SD**2 * self.dispersion else a
+            self.level = (1 - w) * self.level + w * count / max(season, 0.05)
         self._learn_profile(hour, count, cfg)
         s = max(cfg.alpha(cfg.share_halflife_buckets), 1.0 / (self.age + 1))
         if self.age == 0:
@@ -106,14 +114,30 @@ class TopicBaseline:
             self.neg_rate = (1 - s) * self.neg_rate + s * negative
             self.all_rate = (1 - s) * self.all_rate + s * count
         if mean_sentiment is not None:
-            if self.sent_seen == 0:
-                self.sent_mean = mean_sentiment
-            else:
-                d = mean_sentiment - self.sent_mean
-                self.sent_mean += a * d
-                self.sent_var = max(1e-4, (1 - a) * self.sent_var + a * d * d)
-            self.sent_seen += 1
+            self._learn_sentiment(mean_sentiment, max(1, sentiment_n), message_variance, s)
         self.age += 1
+
+    def _learn_sentiment(self, mean: float, n: int, message_variance: float | None, s: float) -> None:
+        """The usual mean sentiment and its two spreads, on the slow (share) half-life, so that a slide
+        over hours is not learned as normal while it happens. A bucket's mean varies by
+        ``message_var / n`` (few messages at night, many at noon) plus ``sent_tau2``, what changes from
+        bucket to bucket whatever their size (the mix of sources, one story's copies)."""
+        if self.sent_seen == 0:
+            self.sent_mean = mean
+            if message_variance is not None:
+                self.message_var = max(1e-3, message_variance)
+        else:
+            d = mean - self.sent_mean
+            self.sent_mean += s * d
+            self.sent_var = max(1e-4, (1 - s) * self.sent_var + s * d * d)
+            if message_variance is not None:
+                self.message_var = max(1e-3, (1 - s) * self.message_var + s * message_variance)
+            self.sent_tau2 = max(0.0, (1 - s) * self.sent_tau2 + s * (d * d - self.message_var / n))
+        self.sent_seen += 1
+
+    def bucket_mean_sd(self, n: int) -> float:
+        """Standard deviation of the mean sentiment of a bucket of ``n`` messages."""
+        return math.sqrt(self.message_var / max(1, n) + self.sent_tau2)
 
     def _teaches_noise(self, resid: float, ratio: float) -> bool:
         """Whether a bucket's residual is learned into the dispersion (see the module's notes)."""

@@ -38,13 +38,17 @@ class Bucket:
     sentiment_sum: float = 0.0  # sum of P(positive) - P(negative)
     exemplars: list[tuple[float, str, str]] = field(default_factory=list)  # (negative score, id, snippet)
     terms: Counter[str] = field(default_factory=Counter)
+    sentiment_sq: float = 0.0  # sum of squares of the same, for the spread between messages
 
     def to_state(self) -> list[Any]:
-        return [self.count, self.duplicates, dict(self.by_sentiment), self.sentiment_sum, self.exemplars, dict(self.terms)]
+        return [self.count, self.duplicates, dict(self.by_sentiment), self.sentiment_sum, self.exemplars, dict(self.terms),
+                self.sentiment_sq]
 
     @classmethod
     def from_state(cls, s: list[Any]) -> Bucket:
-        return cls(s[0], s[1], Counter(s[2]), s[3], [tuple(e) for e in s[4]], Counter(s[5]))  # type: ignore[misc]
+        # a checkpoint from before the squares were kept has six fields: no spread learned from those buckets
+        sq = s[6] if len(s) > 6 else 0.0
+        return cls(s[0], s[1], Counter(s[2]), s[3], [tuple(e) for e in s[4]], Counter(s[5]), sq)  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,15 @@ class WindowStats:
     exemplars: tuple[Exemplar, ...]
     duplicates: int = 0
     buckets: int = 1
+    sentiment_sq: float = 0.0  # sum of squared per-message sentiment
+
+    @property
+    def message_variance(self) -> float | None:
+        """The spread of sentiment between the window's messages (None below two messages)."""
+        if self.count < 2:
+            return None
+        mean = self.mean_sentiment
+        return max(0.0, (self.sentiment_sq - self.count * mean * mean) / (self.count - 1))
 
     def share(self, label: str) -> float:
         """Fraction of messages with sentiment ``label`` (0 when the window is empty)."""
@@ -229,7 +242,9 @@ class TrendStore:
         if sentiment is None:
             return
         dist = sentiment.distribution
-        bucket.sentiment_sum += dist.get("positive", 0.0) - dist.get("negative", 0.0)
+        value = dist.get("positive", 0.0) - dist.get("negative", 0.0)
+        bucket.sentiment_sum += value
+        bucket.sentiment_sq += value * value
         if record.sentiment_label == "negative":
             bucket.exemplars.append((round(sentiment.score, 4), record.message.id, record.message.text[:SNIPPET_CHARS]))
             if len(bucket.exemplars) > 2 * self.config.exemplars:
@@ -259,7 +274,11 @@ class TrendStore:
                 negative *= clip[key] / count
                 count = clip[key]
             mean = bucket.sentiment_sum / bucket.count if bucket and bucket.count else None
-            baseline.update(t, count, negative, mean, self.config.baseline)
+            spread = None
+            if bucket is not None and bucket.count >= 2 and bucket.sentiment_sq > 0:
+                spread = max(0.0, (bucket.sentiment_sq - bucket.count * mean * mean) / (bucket.count - 1))  # type: ignore[operator]
+            baseline.update(t, count, negative, mean, self.config.baseline,
+                            sentiment_n=bucket.count if bucket else 0, message_variance=spread)
             if bucket is not None and len(bucket.terms) > TERMS_PER_BUCKET:
                 bucket.terms = Counter(dict(bucket.terms.most_common(TERMS_PER_BUCKET)))
         self.last_closed = index
@@ -277,7 +296,7 @@ class TrendStore:
         first = end_index - width + 1
         count = duplicates = 0
         by_sentiment: Counter[str] = Counter()
-        total = 0.0
+        total = total_sq = 0.0
         pool: list[tuple[float, str, str]] = []
         buckets = self.buckets.get(key, {})
         for index in range(first, end_index + 1):  # the window's few buckets, not all retained ones
@@ -287,12 +306,13 @@ class TrendStore:
                 duplicates += bucket.duplicates
                 by_sentiment.update(bucket.by_sentiment)
                 total += bucket.sentiment_sum
+                total_sq += bucket.sentiment_sq
                 pool.extend(bucket.exemplars)
         pool.sort(reverse=True)
         exemplars = tuple(Exemplar(id=i, snippet=s, score=sc) for sc, i, s in pool[: self.config.exemplars])
         bs = self.config.bucket_seconds
         return WindowStats(key, first * bs, (end_index + 1) * bs, count, dict(by_sentiment),
-                           total / count if count else 0.0, exemplars, duplicates, width)
+                           total / count if count else 0.0, exemplars, duplicates, width, total_sq)
 
     def expected_in_window(self, key: str, seconds: float, end_index: int) -> float:
         """The baseline's expected count over the window's buckets (seasonal profile applied).

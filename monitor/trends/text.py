@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from monitor.trends.shingles import fingerprints
+from monitor.trends.stopwords import CHINESE, ENGLISH
 
 __all__ = ["fingerprints", "hamming", "normalise", "normalised_terms", "simhash", "terms"]
 
@@ -15,12 +16,7 @@ _MENTION = re.compile(r"[@#]\w+")
 _ATTRIBUTION = re.compile(r"\s+[-|–—]\s+[\w.&' ]{2,40}$")
 _WORD = re.compile(r"[a-z][a-z'\-]{2,}")
 _HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-STOPWORDS = frozenset(
-    """the and for that with this from have has had was were are but not you your they their them his her its our
-    out about into over after than then there what when which who will would could should can just more most also
-    been being some such only other very said says say like get got one two new all any may amp http https www com
-    today week year years time dont cant wont im ive""".split()
-)
+STOPWORDS = ENGLISH
 ZH_STOP = frozenset("的了是在和有就不也都而及与着或一个我们你们他们这个那个没有可以因为所以但是如果已经".replace("", " ").split())
 
 
@@ -41,7 +37,7 @@ def normalised_terms(norm: str) -> list[str]:
     out = [w for w in _WORD.findall(norm) if w not in STOPWORDS]
     for run in _HAN_RUN.findall(norm):
         chars = [c for c in run if c not in ZH_STOP] if len(run) > 2 else list(run)
-        out.extend(a + b for a, b in zip(chars, chars[1:]))
+        out.extend(pair for pair in (a + b for a, b in zip(chars, chars[1:])) if pair not in CHINESE)
     return out
 
 

