@@ -9,7 +9,8 @@ Events are written beside the stream as ``KnownEvent`` records, the same file fo
 
 * alert expected: volume x2 / x3 / x5 for 30 minutes; the negative share 20 points up for 30
   minutes at flat volume; a slow slide of the negative share over three hours; an emerging
-  topic (one that is nearly silent comes to life for an hour);
+  topic (one that only chat feeds, a fraction of a message a minute, gets five stories a minute
+  for an hour);
 * no alert expected: one story copied 50 times in ten minutes; a topic silent for an hour,
   then back; a quieter day (every topic at 60 %, from midnight), as on a weekend.
 
@@ -30,6 +31,7 @@ from monitor.scoring import KnownEvent
 DAY = 86400.0
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 CHAT_PEAK_PER_MINUTE = 4.0
+EMERGING_PER_MINUTE = 5.0
 SYNDICATION_SHARE = 0.03  # of news messages, a copy of a story from the last few minutes
 
 
@@ -130,7 +132,10 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
         by_topic.setdefault(text.topic, []).append(text)
     topics = sorted(by_topic, key=lambda k: -len(by_topic[k]))
     largest = len(by_topic[topics[0]])
-    rare = topics[-1]
+    # the topic that emerges: the one that chat (filed under topics by the model) feeds least, so that
+    # with its news silenced it is nearly silent
+    chat_share = {t: sum(1 for x in pools[f"{lang}-chat"] if x.topic == t) for t in topics}
+    rare = min(topics, key=lambda t: (chat_share[t], t))
     # news per topic in proportion to its pool; the smallest topic nearly silent (it is the one that emerges)
     peak = {t: (0.03 if t == rare else max(1.5, peak_per_minute * len(by_topic[t]) / largest)) for t in topics}
     cycles = {t: _Cycle(by_topic[t], rng) for t in topics}
@@ -151,7 +156,7 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
             if "silence" in ev:
                 continue
             if "emerging" in ev:
-                rate = 3.0
+                rate = EMERGING_PER_MINUTE
             for kind, factor in (("volume-x2", 2), ("volume-x3", 3), ("volume-x5", 5)):
                 if kind in ev:
                     rate *= factor

@@ -23,6 +23,9 @@ from monitor.trends import ALL
 from monitor.trends.store import TextFeatures
 
 
+JUDGE_EVERY_SECONDS = 5.0
+
+
 @dataclass(slots=True)
 class BacktestResult:
     """Notifications with the event time they would have gone out, and what was read."""
@@ -117,7 +120,7 @@ def replay(stream: Iterable[Enriched | None], settings: Settings, batch_size: in
     engine = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
     out: list[tuple[float, Alert]] = []
     records = skipped = 0
-    first = last = 0.0
+    first = last = judged_at = 0.0
     last_bucket = None
     for record in stream:
         if record is None:
@@ -127,9 +130,13 @@ def replay(stream: Iterable[Enriched | None], settings: Settings, batch_size: in
         t = record.message.event_time
         first, last = (t, t) if records == 1 else (min(first, t), max(last, t))
         bucket = store.index(t)
-        # judge as often as the daemon would: at least once per bucket, and per batch of records
-        if last_bucket is not None and (bucket != last_bucket or records % batch_size == 0):
+        # judge as often as the daemon would: at least once per bucket, per batch of records, and every
+        # JUDGE_EVERY_SECONDS of event time (live, the open bucket is judged many times a second, so a
+        # group_wait of 30 s is 30 s, not the rest of a quiet bucket)
+        if last_bucket is not None and (bucket != last_bucket or records % batch_size == 0
+                                        or t - judged_at >= JUDGE_EVERY_SECONDS):
             out += [(store.watermark, a) for a in engine.advance(store, record.model_versions)]
+            judged_at = t
         last_bucket = bucket
         if features is None:
             store.add(record)

@@ -85,3 +85,27 @@ def test_backtest_classifies_raw_messages_first(tmp_path: Path, tiny_models):
     assert result.returncode == 0, result.stderr
     [note] = [json.loads(line) for line in result.stdout.splitlines()]
     assert (note["rule"], note["key"], note["state"]) == ("neg", "business", "firing")
+
+
+def test_backtest_scores_the_notifications_against_known_events(tmp_path: Path, tiny_models):
+    lines = [enriched_line(i, T0 + (i // 10) * 60 + (i % 10) * 6, "business",
+                           "negative" if (i % 10 < 8 if 1200 <= i < 1400 else i % 10 < 2) else "neutral")
+             for i in range(1800)]
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("\n".join(lines) + "\n")
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        json.dumps({"kind": "fraud-story", "topic": "business", "start": T0 + 120 * 60, "end": T0 + 140 * 60}) + "\n"
+        + json.dumps({"kind": "copies", "topic": "business", "start": "2026-01-01T00:30:00Z",
+                      "end": "2026-01-01T00:40:00Z", "alert": False}) + "\n")
+    result = cli("--config", str(config(tmp_path, tiny_models)), "backtest", str(stream), "--events", str(events), "--json")
+    assert result.returncode == 0, result.stderr
+    score = json.loads(result.stdout.splitlines()[-1])["score"]
+    assert score["notifications"] == 1 and score["false"] == 0
+    assert score["by_kind"]["fraud-story"]["detected"] == 1 and score["by_kind"]["copies"]["raised"] == 0
+    assert 0 <= score["by_kind"]["fraud-story"]["median_delay_buckets"] <= 3
+    table = cli("--config", str(config(tmp_path, tiny_models)), "backtest", str(stream), "--events", str(events))
+    assert "fraud-story" in table.stdout and "0 false" in table.stdout
+    events.write_text('{"kind": "x", "topic": "business"}\n')
+    bad = cli("--config", str(config(tmp_path, tiny_models)), "backtest", str(stream), "--events", str(events))
+    assert bad.returncode == 2 and "events.jsonl:1" in bad.stderr
