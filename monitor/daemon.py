@@ -43,7 +43,7 @@ from monitor.models.base import resolve_device
 from monitor.models.classifier import Classifier, Tokenized
 from monitor.models.workers import WorkerPlan, name_thread, plan_workers
 from monitor.offsets import OffsetTracker
-from monitor.records import DeadLetter, DeadLetterReason, Enriched, Message, Prediction
+from monitor.records import Alert, DeadLetter, DeadLetterReason, Enriched, Message, Prediction
 from monitor.server import HealthServer
 from monitor.settings import Settings
 from monitor.sinks import SinkDispatcher, load_sink
@@ -524,14 +524,18 @@ class Daemon:
         """Step the alert engine (closing due buckets; judging the open one when told) and notify."""
         if evaluate_open:
             self._evaluated_at = time.monotonic()
-        alerts = self.alerts.advance(self.trends, dict(self._versions), evaluate_open)
+        alerts = self.alerts.advance(self.trends, dict(self._versions), evaluate_open, wall=time.monotonic())
+        await self._notify(alerts, evaluate_open)
+
+    async def _notify(self, alerts: list[Alert], update_gauges: bool = False) -> None:
+        """Count, log and hand notifications to the sinks."""
         self.metrics.alerts_muted.inc(self.alerts.lifecycle.muted_notifications)
         self.alerts.lifecycle.muted_notifications = 0
         for alert in alerts:
             self.metrics.alerts.labels(alert.rule, alert.state.value).inc()
-            log.info("alert", rule=alert.rule, topic=alert.key, state=alert.state.value, summary=alert.summary,
-                     reminder=alert.reminder)
-        if evaluate_open:
+            log.info("alert", rule=alert.rule, topic=alert.key, topics=alert.labels.get("topics", alert.key),
+                     state=alert.state.value, summary=alert.summary, reminder=alert.reminder)
+        if update_gauges:
             self._update_gauges()
         await self.sinks.dispatch(alerts)
 
@@ -541,7 +545,12 @@ class Daemon:
         while True:
             await asyncio.sleep(OPEN_BUCKET_EVERY_SECONDS)
             if time.monotonic() - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS:
-                await self._judge_unjudged()
+                if self._open_unjudged:
+                    await self._judge_unjudged()
+                else:  # the stream is quiet: an incident waiting for group_wait goes out on the wall clock
+                    due = self.alerts.tick(time.monotonic())
+                    if due:
+                        await self._notify(due)
 
     async def _judge_unjudged(self) -> None:
         """Judge the open bucket if records were counted since it was last judged."""

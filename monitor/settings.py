@@ -300,8 +300,8 @@ Sensitivity = Literal["low", "medium", "high"]
 # per preset: (volume z, negative-share z, negative-share min rise, drift alarm level h)
 _PRESETS: dict[str, tuple[float, float, float, float]] = {
     "low": (5.0, 5.0, 0.15, 12.0),
-    "medium": (4.0, 4.0, 0.10, 8.0),
-    "high": (3.5, 3.5, 0.08, 6.0),
+    "medium": (4.5, 4.0, 0.10, 8.0),
+    "high": (4.0, 3.5, 0.08, 6.0),
 }
 
 
@@ -315,7 +315,7 @@ def preset_rules(sensitivity: Sensitivity = "medium") -> tuple[RuleSettings, ...
     return (
         RuleSettings(name="negative-share-surge", detector="negative_share_shift", window_seconds=600, min_volume=20,
                      severity="critical", params={"z": share_z, "min_delta": share_delta}),
-        RuleSettings(name="volume-surge", detector="volume_surge", window_seconds=180, min_volume=6,
+        RuleSettings(name="volume-surge", detector="volume_surge", window_seconds=180, min_volume=10,
                      params={"z": volume_z}),
         RuleSettings(name="sentiment-drift", detector="sentiment_drift", window_seconds=600, min_volume=10,
                      severity="info", params={"h": drift_h}),

@@ -39,25 +39,35 @@ class AlertEngine:
         self.incidents = IncidentGrouper(alerting or AlertingSettings())
         self.warmup_buckets = warmup_buckets
         self.stats = EngineStats()
+        self._now = 0.0  # the latest evaluation's event time
 
     @property
     def firing(self) -> list[Alert]:
         """Alerts currently firing."""
         return self.lifecycle.firing()
 
-    def advance(self, store: TrendStore, model_versions: dict[str, str], evaluate_open: bool = True) -> list[Alert]:
+    def advance(self, store: TrendStore, model_versions: dict[str, str], evaluate_open: bool = True,
+                wall: float | None = None) -> list[Alert]:
         """Close due buckets (evaluating each), then evaluate the open bucket (unless told not to:
-        the daemon spaces those out under load); return the incident notifications due."""
+        the daemon spaces those out under load); return the incident notifications due. The live
+        daemon passes ``wall``, a monotonic clock (see ``IncidentGrouper.step``)."""
         out: list[Alert] = []
         for index in store.due():
             notes = self._evaluate(store, index, model_versions, closed=True)
-            out += self.incidents.step(notes, self._clock(store, index))
+            self._now = self._clock(store, index)
+            out += self.incidents.step(notes, self._now, wall)
             store.close(index, self._clip(store, index))
             self.stats.closed_buckets += 1
         if store.watermark and evaluate_open:
             index = store.index(store.watermark)
-            out += self.incidents.step(self._evaluate(store, index, model_versions, closed=False), self._clock(store, index))
+            notes = self._evaluate(store, index, model_versions, closed=False)
+            self._now = self._clock(store, index)
+            out += self.incidents.step(notes, self._now, wall)
         return out
+
+    def tick(self, wall: float) -> list[Alert]:
+        """Incident notifications that came due on the wall clock while event time stood still."""
+        return self.incidents.step([], self._now, wall)
 
     def to_state(self) -> dict[str, object]:
         """Lifecycle and open incidents as plain data, for the checkpoint."""

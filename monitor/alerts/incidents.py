@@ -43,6 +43,7 @@ class Group:
     notified: set[str] = field(default_factory=set)  # fingerprints in the last notification
     last_sent: float | None = None
     reminder_due: bool = False  # a part's rule asked for a reminder since the last notification
+    created_wall: float = float("-inf")  # monotonic clock at creation; unknown (long ago) after a restart
 
     @property
     def id(self) -> str:
@@ -69,8 +70,12 @@ class IncidentGrouper:
         # grouped by rule and topic, a group is one alert: it keeps that alert's own fingerprint
         self.per_alert = {"alertname", "topic"} <= set(settings.group_by)
 
-    def step(self, notes: list[Alert], now: float) -> list[Alert]:
-        """Take this evaluation's lifecycle notifications; return the incident notifications due now."""
+    def step(self, notes: list[Alert], now: float, wall: float | None = None) -> list[Alert]:
+        """Take this evaluation's lifecycle notifications; return the incident notifications due now.
+
+        ``now`` is event time. The live daemon also passes ``wall`` (a monotonic clock): when the
+        stream stalls right after a breach, event time stands still, and the first notification
+        goes out once ``group_wait`` has passed on the wall clock instead."""
         s = self.settings
         for alert in notes:
             key = tuple(alert.labels.get(name, "") for name in s.group_by)
@@ -78,6 +83,7 @@ class IncidentGrouper:
             if alert.state is AlertState.FIRING:
                 if group is None:
                     group = self.groups[key] = Group(key, now)
+                    group.created_wall = wall if wall is not None else float("-inf")
                 group.firing[alert.fingerprint] = alert
                 group.reminder_due = group.reminder_due or alert.reminder
                 group.resolved.pop(alert.fingerprint, None)
@@ -86,17 +92,19 @@ class IncidentGrouper:
                 group.resolved[alert.fingerprint] = alert
         out = []
         for key, group in list(self.groups.items()):
-            note = self._due(group, now)
+            note = self._due(group, now, wall)
             if note is not None:
                 out.append(note)
             if not group.firing and (group.last_sent is None or note is not None):
                 del self.groups[key]  # all resolved: notified as such, or never notified at all
         return out
 
-    def _due(self, group: Group, now: float) -> Alert | None:
+    def _due(self, group: Group, now: float, wall: float | None) -> Alert | None:
         s = self.settings
         if group.last_sent is None:
-            if group.firing and now - group.created >= s.group_wait_seconds:
+            waited = now - group.created >= s.group_wait_seconds or (
+                wall is not None and wall - group.created_wall >= s.group_wait_seconds)
+            if group.firing and waited:
                 return self._send(group, now, reminder=False)
             return None
         since = now - group.last_sent

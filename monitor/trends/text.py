@@ -14,6 +14,8 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"[@#]\w+")
 # a syndicated headline's trailing attribution: " - Reuters", " | Bloomberg News", " — 新华社"
 _ATTRIBUTION = re.compile(r"\s+[-|–—]\s+[\w.&' ]{2,40}$")
+# the same for Chinese wires, without spaces: "……（新华社）", "【财经网】……", "……——财经网"
+_ZH_ATTRIBUTION = re.compile(r"^[(\[【][^()\[\]【】]{1,12}[)\]】]\s*|\s*[(\[【][^()\[\]【】]{1,12}[)\]】]$|\s*(?:——|--)\s*[\w.]{1,12}$")
 _WORD = re.compile(r"[a-z][a-z'\-]{2,}")
 _HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 STOPWORDS = ENGLISH
@@ -24,7 +26,11 @@ def normalise(text: str) -> str:
     """NFKC, lower case, URLs, @mentions and a trailing source attribution removed, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = " ".join(_MENTION.sub(" ", _URL.sub(" ", text)).split())
-    return _ATTRIBUTION.sub("", text) if len(text) > 40 else text
+    text = _ATTRIBUTION.sub("", text) if len(text) > 40 else text
+    if _HAN_RUN.search(text):
+        stripped = _ZH_ATTRIBUTION.sub("", text)
+        text = stripped if len(stripped) >= 8 else text
+    return text
 
 
 def terms(text: str) -> list[str]:
@@ -36,9 +42,20 @@ def normalised_terms(norm: str) -> list[str]:
     """``terms`` of a text already passed through ``normalise``."""
     out = [w for w in _WORD.findall(norm) if w not in STOPWORDS]
     for run in _HAN_RUN.findall(norm):
-        chars = [c for c in run if c not in ZH_STOP] if len(run) > 2 else list(run)
-        out.extend(pair for pair in (a + b for a, b in zip(chars, chars[1:])) if pair not in CHINESE)
+        out.extend(_han_pairs(run))
     return out
+
+
+def _han_pairs(run: str) -> list[str]:
+    """Character pairs of a Han run, less those that touch a function word: a stop pair (我们, 已经)
+    or a stop character (的, 了) takes its characters out, so no pair straddles it (题已, 经解)."""
+    if len(run) <= 2:
+        return [run] if len(run) == 2 and run not in CHINESE else []
+    out_of_play = [c in ZH_STOP for c in run]
+    for i in range(len(run) - 1):
+        if run[i : i + 2] in CHINESE:
+            out_of_play[i] = out_of_play[i + 1] = True
+    return [run[i : i + 2] for i in range(len(run) - 1) if not (out_of_play[i] or out_of_play[i + 1])]
 
 
 def simhash(text: str) -> int:

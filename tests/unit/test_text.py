@@ -37,6 +37,21 @@ def test_syndicated_copies_are_near_duplicates_and_different_stories_are_not() -
     assert [index.seen(t, at) for t, at in ((story, 0), (copy, 10), (other, 20), (story, 200))] == [False, True, False, False]
 
 
+def test_chinese_wire_attributions_do_not_make_a_copy_a_new_story() -> None:
+    title = "央行降息落地，房地产板块全线走强"
+    copies = [title + "（新华社）", "【财经网】" + title, title + "——财经网", title + "(记者)"]
+    assert {simhash(c) for c in copies} == {simhash(title)}
+    assert normalise("数据(2)") == "数据(2)", "too short to be a title with its source: left alone"
+
+
+def test_explanations_leave_out_function_words_of_both_languages() -> None:
+    assert terms("We still need to know what they tell us at this point") == []
+    assert terms("我们认为这个问题已经解决") == ["解决"]
+    before = Counter(terms("Shares in the carmaker were flat as investors waited for results") * 20)
+    inside = Counter(terms("Carmaker recalls two million vehicles over faulty airbags, still taking time") * 4)
+    assert set(over_represented(inside, before)) >= {"recalls", "airbags"}
+
+
 def test_a_batch_of_fingerprints_equals_one_at_a_time() -> None:
     texts = ["Oil prices jump 5% after OPEC announces surprise output cut", "证监会立案调查", "ok", "!!!", "",
              "Tech shares slide as chipmaker warns " * 20, "央行宣布降准，银行股领涨 Bank shares rally"]
