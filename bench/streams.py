@@ -12,7 +12,8 @@ Events are written beside the stream as ``KnownEvent`` records, the same file fo
   topic (one that only chat feeds, a fraction of a message a minute, gets five stories a minute
   for an hour);
 * no alert expected: one story copied 50 times in ten minutes; a topic silent for an hour,
-  then back; a quieter day (every topic at 60 %, from midnight), as on a weekend.
+  then back; a quieter day (every topic at 60 %, from midnight), as on a weekend, scored on its
+  morning and on the next, when volume is back.
 
 Where an event raises the negative share, negative texts (as the model reads them) take the
 place of others of the same topic, so volume stays flat.
@@ -32,6 +33,7 @@ DAY = 86400.0
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 CHAT_PEAK_PER_MINUTE = 4.0
 EMERGING_PER_MINUTE = 5.0
+QUIET_DAY = 0.6  # a weekend's share of a weekday's volume
 SYNDICATION_SHARE = 0.03  # of news messages, a copy of a story from the last few minutes
 
 
@@ -117,9 +119,17 @@ def _plan_events(rng: random.Random, topics: list[str], rare: str, days: float) 
                 topic = rare if kind == "emerging" else rng.choice(busy)
                 events.append(KnownEvent(kind, topic, start, end, alert))
                 break
-    quiet_day = START + (int(days) - 2) * DAY
-    events.append(KnownEvent("quiet-day", "*", quiet_day, quiet_day + DAY, False))
+    # the quieter day is scored where a change of daily volume could alert: each morning's rise, the
+    # quiet one and the next (a whole day would also count every background false alarm of that day)
+    quiet = quiet_day(days)
+    for morning in (quiet, quiet + DAY):
+        events.append(KnownEvent("weekday-volume", "*", morning + 6 * 3600.0, morning + 12 * 3600.0, False))
     return sorted(events, key=lambda e: e.start)
+
+
+def quiet_day(days: float) -> float:
+    """Midnight starting the day on which every topic runs at ``QUIET_DAY`` of its volume."""
+    return START + (int(days) - 2) * DAY
 
 
 def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float = 4.0,
@@ -142,14 +152,15 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
     negatives = {t: _Cycle([x for x in by_topic[t] if x.sentiment == "negative"], rng) for t in topics}
     chat = _Cycle(pools[f"{lang}-chat"], rng)
     events = _plan_events(rng, topics, rare, days)
+    quiet = quiet_day(days)
     messages: list[tuple[float, Text]] = []
     recent: list[Text] = []
     end = START + days * DAY
     for minute_start in range(int(START), int(end), 60):
         t0, scale = float(minute_start), activity(minute_start)
         active = [e for e in events if e.start <= t0 < e.end]
-        if any(e.kind == "quiet-day" for e in active):
-            scale *= 0.6
+        if quiet <= t0 < quiet + DAY:
+            scale *= QUIET_DAY
         for topic in topics:
             rate = peak[topic] * scale
             ev = {e.kind: e for e in active if e.topic == topic}

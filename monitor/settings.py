@@ -300,8 +300,8 @@ Sensitivity = Literal["low", "medium", "high"]
 # per preset: (volume z, negative-share z, negative-share min rise, drift alarm level h)
 _PRESETS: dict[str, tuple[float, float, float, float]] = {
     "low": (5.0, 5.0, 0.15, 12.0),
-    "medium": (4.5, 4.0, 0.10, 8.0),
-    "high": (4.0, 3.5, 0.08, 6.0),
+    "medium": (4.0, 4.0, 0.10, 8.0),
+    "high": (3.5, 3.5, 0.08, 6.0),
 }
 
 

@@ -91,3 +91,23 @@ def test_unknown_sink_type_fails_at_start_with_exit_2(tmp_path: Path) -> None:
     result = run_cli("--config", str(cfg), "run")
     assert result.returncode == 2
     assert "sink 'pager'" in result.stderr
+
+
+def test_sensitivity_picks_the_default_rules_thresholds_and_rules_replace_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+
+    def z(sensitivity: str) -> dict[str, float]:
+        rules = load_settings(sensitivity=sensitivity).rules
+        return {r.name: r.params.get("z", r.params.get("h")) for r in rules}
+
+    low, medium, high = z("low"), z("medium"), z("high")
+    assert set(medium) == {"negative-share-surge", "volume-surge", "sentiment-drift"}
+    assert all(low[name] > medium[name] > high[name] for name in medium), "low needs more evidence than high"
+    assert load_settings().sensitivity == "medium" and z("medium") == {
+        r.name: r.params.get("z", r.params.get("h")) for r in load_settings().rules}
+    monkeypatch.setenv("MONITOR_SENSITIVITY", "high")
+    assert load_settings().rules[0].params["z"] == high["negative-share-surge"]
+    own = load_settings(rules=[{"name": "mine", "detector": "volume_surge"}])
+    assert [r.name for r in own.rules] == ["mine"], "rules of one's own replace the preset"
+    result = run_cli("config", env={"MONITOR_SENSITIVITY": "extreme"})
+    assert result.returncode == 2 and "sensitivity" in result.stderr
