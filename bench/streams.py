@@ -155,6 +155,7 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
     quiet = quiet_day(days)
     messages: list[tuple[float, Text]] = []
     recent: list[Text] = []
+    stories: dict[KnownEvent, Text] = {}
     end = START + days * DAY
     for minute_start in range(int(START), int(end), 60):
         t0, scale = float(minute_start), activity(minute_start)
@@ -179,7 +180,7 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
                 messages.append((t, text))
                 recent.append(text)
             if "syndicated" in ev:
-                story = negatives[topic].next()
+                story = stories.setdefault(ev["syndicated"], negatives[topic].next())  # one story, all event long
                 for t in _poisson_times(rng, 5.0, t0, t0 + 60):
                     messages.append((t, _copy(story, rng)))
         for t in _poisson_times(rng, CHAT_PEAK_PER_MINUTE * scale, t0, t0 + 60):
