@@ -26,6 +26,7 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 
 def train_main(argv: list[str]) -> int:
     """Train a bundle and write it, with its metrics and model card, to ``--out``."""
+    from monitor.models.calibration import calibrate
     from monitor.models.publish import evaluate_bundle, tune_bias, write_card, write_weights
     from monitor.models.training import TrainConfig, train
 
@@ -53,12 +54,14 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tune-bias", action="append", default=[], metavar="TASK",
                    help="after training, fit per-class logit offsets for TASK on the validation split")
+    p.add_argument("--calibrate", action="append", default=[], metavar="TASK",
+                   help="after training (and --tune-bias), fit a temperature for TASK on the validation split")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast (default: only where the CPU computes bf16 natively; --no-amp: fp32)")
     p.add_argument("--checkpoint", type=Path, help="folder for the resumable checkpoint")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--extra-eval", action="append", default=[], metavar="TASK=FILE",
-                   help="also score TASK on a whole labelled file (e.g. hand-labelled Chinese topics)")
+                   help="also score TASK on whole labelled files, comma-separated (e.g. the financial test sets)")
     a = p.parse_args(argv)
     cfg = TrainConfig(base=a.base, tasks=_pairs(a.task, "task"), out=a.out, name=a.name, version=a.version,
                       languages=a.languages.split(","), epochs=a.epochs, lr=a.lr, head_lr=a.head_lr,
@@ -74,9 +77,12 @@ def train_main(argv: list[str]) -> int:
         return 2
     write_weights(cfg.out, cfg, run)
     bias = tune_bias(cfg.out, run["splits"], a.tune_bias) if a.tune_bias else {}
+    temperature = calibrate(cfg.out, run["splits"], a.calibrate) if a.calibrate else {}
     result = evaluate_bundle(cfg.out, cfg, run["splits"])
     if bias:
         result["bias"] = bias
+    if temperature:
+        result["temperature"] = temperature
     result["train_seconds"] = run["train_seconds"]
     (cfg.out / "metrics.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     write_card(cfg.out, cfg, run, result, "monitor train " + shlex.join(argv))
@@ -106,7 +112,7 @@ def evaluate_main(argv: list[str]) -> int:
         if a.split == "all":
             rows = data.read_rows(Path(spec))
         else:
-            rows = getattr(data.load(spec, seed=a.seed), a.split)
+            rows = getattr(data.load(spec, seed=a.seed, train=a.split == "train"), a.split)
         torch.set_num_threads(max(1, torch.get_num_threads()))
         backend = load_backend(a.model, task=task, device=torch.device("cpu"), precision=a.precision)
         result = evaluate_rows(backend, rows, task, a.batch_size)

