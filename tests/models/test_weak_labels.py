@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from monitor.models import weak
@@ -51,3 +53,16 @@ def test_chinese_negator_flips_the_next_term() -> None:
 def test_mixed_evidence_is_not_confident() -> None:
     ev = weak.Evidence(positive=4.0, negative=3.0, hits=2)
     assert weak.label(ev, threshold=0.5) is None
+
+
+def test_silver_rows_need_financial_text_and_neutral_is_capped() -> None:
+    from monitor.models import silver
+
+    texts = [(f"shares rose {i}", "s") for i in range(6)] + [(f"shares fell {i}", "s") for i in range(2)]
+    texts += [(f"shares were traded {i}", "s") for i in range(10)] + [("the cat sat", "s"), ("shares rose 0", "dup")]
+    lex = Lexicon({"rose": 3.0, "fell": -3.0}, ())
+    rows = silver.label_texts(iter(texts), lambda t: weak.evidence_en(t, lex), 2.5, seed=1,
+                              finance=silver.EN_FINANCE)
+    counts = Counter(r.label for r in rows)
+    assert counts == {"positive": 6, "negative": 2, "neutral": 4}  # neutral: mean of the polar classes
+    assert all("cat" not in r.text for r in rows) and len({r.text for r in rows}) == len(rows)
