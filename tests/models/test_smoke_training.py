@@ -60,3 +60,14 @@ def test_training_resumes_from_checkpoint(tmp_path: Path) -> None:
     assert train_main([*args, "--out", str(tmp_path / "b"), "--epochs", "2", "--resume"]) == 0
     state = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)
     assert state["epoch"] == 2 and len(state["history"]) == 2
+
+
+def test_evaluate_reports_each_domain(capsys) -> None:
+    """Several --task pairs in one run: one report per domain, keyed by the pair in JSON."""
+    fin = f"sentiment={Path(__file__).resolve().parents[1] / 'data' / 'fin_sentiment_en.jsonl'}"
+    rc = evaluate_main(["--model", "bundled:en-news", "--task", fin, "--task", "topic=bbc", "--split", "all", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {fin, "topic=bbc"}
+    assert out[fin]["n"] >= 300 and set(out[fin]["per_class"]) == {"negative", "neutral", "positive"}
+    assert out["topic=bbc"]["n"] == 317  # the named set is scored on its test split
