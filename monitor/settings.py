@@ -93,6 +93,15 @@ class InputSettings(_Frozen):
     # an event time further ahead of its record's broker time (of the clock, without one) is dead-lettered:
     # trends would take it as the stream's present, and close every open bucket as of that future
     max_future_seconds: float = Field(3600.0, gt=0)
+    # an event time further behind its record's broker time is dead-lettered too: one record stamped
+    # 1970 would otherwise open decades of empty trend buckets. Records without a broker time (files
+    # replayed by ``monitor backtest``) are history by design and have no lower bound.
+    max_past_seconds: float = Field(30 * 86400.0, gt=0)
+    # structural bounds, checked before any field is read: nesting depth of arrays and objects, and
+    # the length of the id (dead-lettered above it: a cut id could collide) and source (truncated)
+    max_depth: int = Field(32, ge=1, le=512)
+    max_id_chars: int = Field(256, ge=1)
+    max_source_chars: int = Field(256, ge=1)
 
 
 class BatchSettings(_Frozen):
