@@ -43,6 +43,7 @@ from monitor.models.base import resolve_device
 from monitor.models.classifier import Classifier, Tokenized
 from monitor.models.workers import WorkerPlan, name_thread, plan_workers
 from monitor.offsets import OffsetTracker
+from monitor.redact import register_settings
 from monitor.records import DeadLetter, DeadLetterReason, Enriched, Message, Prediction
 from monitor.server import HealthServer
 from monitor.settings import Settings
@@ -82,6 +83,7 @@ class Daemon:
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None, classifier: Classifier | None = None) -> None:
         self.settings = settings
+        register_settings(settings)  # before anything can log: no credential in any log line
         self.metrics = metrics or Metrics()
         self.classifier = classifier
         self.tracker = OffsetTracker()

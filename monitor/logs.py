@@ -8,6 +8,8 @@ from typing import Literal
 
 import structlog
 
+from monitor.redact import redact_event
+
 
 def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto") -> None:
     """JSON lines by default (containers), a pretty console renderer when stdout is a terminal."""
@@ -23,6 +25,7 @@ def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            redact_event,  # last before rendering: exception text included
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

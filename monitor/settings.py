@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from monitor.redact import carries_credential, is_secret_key
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -230,11 +231,8 @@ class StateSettings(_Frozen):
     checkpoint_interval_seconds: float = Field(10.0, gt=0)
 
 
-_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization")
-
-
 def _is_secret_key(key: str) -> bool:
-    return any(word in key.lower() for word in _SECRET_WORDS)
+    return is_secret_key(key)
 
 
 def _wrap_secrets(value: Any, key: str = "") -> Any:
@@ -242,7 +240,8 @@ def _wrap_secrets(value: Any, key: str = "") -> Any:
         return {k: _wrap_secrets(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [_wrap_secrets(v, key) for v in value]
-    if isinstance(value, str) and _is_secret_key(key):
+    # a URL with user-info or a query (``?token=``) is a credential too
+    if isinstance(value, str) and (is_secret_key(key) or (key.lower().endswith("url") and carries_credential(value))):
         return SecretStr(value)
     return value
 
@@ -390,6 +389,6 @@ def _mask(value: Any, key: str = "") -> Any:
         return {k: _mask(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_mask(v, key) for v in value]
-    if value is not None and _is_secret_key(key):
+    if isinstance(value, str) and _is_secret_key(key):  # a number such as batch.max_tokens is no secret
         return "**********"
     return value

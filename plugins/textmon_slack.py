@@ -6,10 +6,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from pydantic import HttpUrl, SecretStr
+from pydantic import SecretStr
 
 from monitor.records import Alert, AlertState
-from plugins.textmon_http import HttpSink, RetryOptions, post_with_retries
+from plugins.textmon_http import HttpSink, RetryOptions, post_with_retries, secret_url
 
 ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 
@@ -21,7 +21,8 @@ class SlackOptions(RetryOptions):
     channel: str | None = None
 
     def url(self) -> str:
-        return str(HttpUrl(self.webhook_url.get_secret_value()))
+        """The webhook URL: its path is the credential."""
+        return secret_url(self.webhook_url)
 
 
 def blocks(alert: Alert) -> list[dict[str, Any]]:
