@@ -45,7 +45,7 @@ from monitor.models.workers import WorkerPlan, name_thread, plan_workers
 from monitor.offsets import OffsetTracker
 from monitor.redact import register_settings
 from monitor.records import DeadLetter, DeadLetterReason, Enriched, Message, Prediction
-from monitor.server import HealthServer
+from monitor.server import HealthServer, without_text
 from monitor.settings import Settings
 from monitor.sinks import SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
@@ -101,7 +101,9 @@ class Daemon:
         self.applied = AppliedOffsets()
         self.order = ReleaseOrder()
         self.checkpoint_file = CheckpointFile(state_dir(settings), settings.kafka.group_id)
-        self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status)
+        token = settings.http.auth_token
+        self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
+                                   token.get_secret_value() if token is not None else None)
         self.stopping = asyncio.Event()
         self.models_loaded = False
         self.broker_reachable = False  # set by the metadata probe every few seconds
@@ -158,7 +160,8 @@ class Daemon:
             "watermark": self.trends.watermark,
             "bucket_seconds": self.trends.bucket_seconds,
             "topics": topics,
-            "alerts": [a.to_json() for a in self.alerts.firing],
+            "alerts": [a.to_json() if self.settings.http.expose_text else without_text(a.to_json())
+                       for a in self.alerts.firing],
         }
 
     def request_stop(self) -> None:

@@ -276,10 +276,23 @@ class SinkSettings(_Frozen):
 
 
 class HttpSettings(_Frozen):
-    """The metrics and health endpoint."""
+    """The metrics, health and status endpoint: loopback only unless ``host`` says otherwise (the
+    container manifests set ``0.0.0.0``)."""
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = Field(9464, ge=0, le=65535)
+    # when set, the status page and /api/* need it (Bearer, or Basic with it as the password);
+    # /metrics, /healthz and /readyz stay open for Prometheus and the kubelet
+    auth_token: SecretStr | None = None
+    # false: message text (exemplar snippets, over-represented terms) is left out of the page and API
+    expose_text: bool = True
+
+    @field_validator("auth_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("auth_token must be at least 16 characters")
+        return value
 
 
 class LogSettings(_Frozen):
