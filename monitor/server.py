@@ -79,7 +79,9 @@ class HealthServer:
     def __init__(
         self, metrics: Metrics, ready: Callable[[], dict[str, bool]], host: str, port: int,
         status: Callable[[], dict[str, Any]] | None = None, token: str | None = None,
+        why: Callable[[], list[str]] | None = None,
     ) -> None:
+        self.why = why
         self.metrics = metrics
         self.token = token
         self.headers = security_headers(content_security_policy())
@@ -135,7 +137,10 @@ class HealthServer:
     async def _readyz(self, _: web.Request) -> web.Response:
         checks = self.ready()
         ok = all(checks.values())
-        return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+        body: dict[str, Any] = {"ready": ok, "checks": checks}
+        if self.why is not None and (why := self.why()):
+            body["why"] = why
+        return web.json_response(body, status=200 if ok else 503)
 
     async def _status(self, _: web.Request) -> web.Response:
         body = self.status() if self.status is not None else {}

@@ -58,6 +58,9 @@ class KafkaSettings(_Frozen):
     session_timeout_ms: int = Field(10_000, ge=1_000)
     request_timeout_ms: int = Field(30_000, ge=1_000)
     commit_interval_seconds: float = Field(5.0, gt=0)
+    # a partition with work whose commits have not advanced for this long fails /readyz, naming it
+    # (textmon_commit_stalled_seconds shows it): a retry that cannot end, not a backlog
+    commit_stall_seconds: float = Field(300.0, gt=0)
     connect_backoff_initial_seconds: float = Field(0.5, gt=0)
     connect_backoff_max_seconds: float = Field(10.0, gt=0)
 

@@ -20,6 +20,7 @@ from monitor.kafka_config import common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.offsets import OffsetTracker
+from monitor.stall import PartitionProgress
 from monitor.records import RawRecord, SourcePosition
 from monitor.settings import KafkaSettings
 
@@ -175,6 +176,18 @@ class KafkaSource:
             position = self._next_offset.get(tp)
             if high is not None and position is not None:
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    def progress(self) -> dict[tuple[str, int], PartitionProgress]:
+        """Each assigned partition's last commit and whether it has work: in flight, or not yet read."""
+        if self.consumer is None:
+            return {}
+        out = {}
+        for tp in self.consumer.assignment():
+            high, position = self.consumer.highwater(tp), self._next_offset.get(tp)
+            unread = high is not None and position is not None and high > position
+            pending = unread or self.tracker.in_flight_for(tp.topic, tp.partition) > 0
+            out[(tp.topic, tp.partition)] = PartitionProgress(self.tracker.committed_for(tp.topic, tp.partition), pending)
+        return out
 
     def notify_progress(self) -> None:
         """Called by the pipeline after it marks work done: wakes whoever is in ``wait_progress``."""
