@@ -48,7 +48,7 @@ from monitor.records import DeadLetter, DeadLetterReason, Enriched, Message, Pre
 from monitor.server import HealthServer, without_text
 from monitor.stall import CommitStallDetector
 from monitor.settings import Settings
-from monitor.sinks import SinkDispatcher, load_sink
+from monitor.sinks import OutboxLimits, SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
 from monitor.trends import BaselineConfig, TrendConfig, TrendStore
 from monitor.trends.order import ReleaseOrder
@@ -95,7 +95,8 @@ class Daemon:
         )
         self.emitter = Emitter(settings.kafka, self.metrics)
         self.sinks = SinkDispatcher(
-            [load_sink(s) for s in settings.sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id
+            [load_sink(s) for s in settings.sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id,
+            limits=[OutboxLimits(s.outbox_max_entries, s.outbox_max_age_seconds) for s in settings.sinks],
         )
         self.trends = TrendStore(trend_config(settings))
         self.alerts = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
@@ -704,6 +705,7 @@ def trend_config(settings: Settings) -> TrendConfig:
         retention_seconds=max(t.retention_seconds, 2 * longest),
         dedup_window_seconds=t.dedup_window_seconds,
         dedup_max_distance=t.dedup_max_distance,
+        dedup_max_entries=t.dedup_max_entries,
         baseline=BaselineConfig(
             bucket_seconds=t.bucket_seconds, halflife_buckets=t.halflife_buckets,
             share_halflife_buckets=t.share_halflife_buckets, warmup_buckets=t.warmup_buckets,

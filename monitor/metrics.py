@@ -90,6 +90,10 @@ class Metrics:
         self.sink_failures = Counter(
             "textmon_sink_failures_total", "Failed delivery attempts per sink", ["sink"], registry=r
         )
+        self.sink_discarded = Counter(
+            "textmon_sink_alerts_discarded_total", "Alerts dropped from a sink's outbox past its age or size limit",
+            ["sink", "reason"], registry=r,
+        )
         self.sink_queue = Gauge("textmon_sink_queue_alerts", "Alerts waiting per sink", ["sink"], registry=r)
         self.records_dropped = Counter(
             "textmon_records_dropped_total",

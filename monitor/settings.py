@@ -200,6 +200,8 @@ class TrendSettings(_Frozen):
     seasonal_profile: bool = True
     dedup_window_seconds: float = Field(3600.0, ge=0)
     dedup_max_distance: int = Field(3, ge=0, le=16)
+    # a hard cap on remembered fingerprints (about 200 bytes each), whatever the event times say
+    dedup_max_entries: int = Field(200_000, ge=1)
 
 
 class SilenceSettings(_Frozen):
@@ -231,7 +233,8 @@ class StateSettings(_Frozen):
     """Where trend state and the sink outbox live; checkpoints are written before offsets are committed."""
 
     dir: Path | None = None  # default: $MONITOR_CACHE_DIR/state/<group id>
-    checkpoint_interval_seconds: float = Field(10.0, gt=0)
+    # (the checkpoint is written before every commit, every kafka.commit_interval_seconds: there is
+    # no separate checkpoint interval, and state.checkpoint_interval_seconds is no longer accepted)
 
 
 def _is_secret_key(key: str) -> bool:
@@ -265,6 +268,9 @@ class SinkSettings(_Frozen):
     name: str
     type: str
     options: dict[str, Any] = Field(default_factory=dict)
+    # the outbox's bounds: what falls out is counted (textmon_sink_alerts_discarded_total) and logged
+    outbox_max_entries: int = Field(1000, ge=1)
+    outbox_max_age_seconds: float = Field(86400.0, gt=0)
 
     @field_validator("options", mode="after")
     @classmethod

@@ -94,6 +94,7 @@ class TrendConfig:
     retention_seconds: float = 6 * 3600.0
     dedup_window_seconds: float = 3600.0
     dedup_max_distance: int = 3
+    dedup_max_entries: int = 200_000
     exemplars: int = 5
     idle_partition_seconds: float = 30.0
     startup_grace_seconds: float = 0.0  # wall time before the first bucket may close (lets every partition report)
@@ -110,7 +111,8 @@ class TrendStore:
         self.last_closed: int | None = None  # index of the newest closed bucket
         self.buckets: dict[str, dict[int, Bucket]] = {}
         self.baselines: dict[str, TopicBaseline] = {}
-        self.dedup = NearDuplicateIndex(self.config.dedup_window_seconds, self.config.dedup_max_distance)
+        self.dedup = NearDuplicateIndex(self.config.dedup_window_seconds, self.config.dedup_max_distance,
+                                        self.config.dedup_max_entries)
         self.age = 0  # buckets closed since the store began
         self._partitions: dict[tuple[str, int], list[float]] = {}  # -> [max event time, last seen (monotonic)]
         self._started: float | None = None

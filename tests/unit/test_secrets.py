@@ -92,7 +92,7 @@ async def test_a_failing_sink_run_logs_no_secret(tmp_path, capsys: pytest.Captur
         await dispatcher.stop()
         await receiver.stop()
         structlog.reset_defaults()
-        logging.getLogger().handlers.clear()
+        logging.getLogger().handlers = [h for h in logging.getLogger().handlers if h.get_name() != "textmon-structlog"]
     for name in ("slack", "hook", "am"):
         assert metrics.registry.get_sample_value("textmon_sink_failures_total", {"sink": name}) == 1
     lines = capsys.readouterr().out.splitlines()
@@ -100,3 +100,19 @@ async def test_a_failing_sink_run_logs_no_secret(tmp_path, capsys: pytest.Captur
     for line in lines + errors:
         for secret in SECRETS:
             assert secret not in line, line
+
+
+def test_library_logs_are_json_lines_and_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    """aiokafka logs through the standard library: its lines come out as the daemon's JSON, masked too."""
+    configure_logging("info", "json")
+    register(["libraryLeak-5678"])
+    try:
+        logging.getLogger("aiokafka.conn").error("Unable to connect to %s with libraryLeak-5678", "broker:9092")
+        logging.getLogger("aiokafka.conn").info("below WARNING: not shown")
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers = [h for h in logging.getLogger().handlers if h.get_name() != "textmon-structlog"]
+    [line] = capsys.readouterr().out.splitlines()
+    event = json.loads(line)
+    assert event["logger"] == "aiokafka.conn" and event["level"] == "error"
+    assert event["event"] == "Unable to connect to broker:9092 with **********"
