@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,7 +31,49 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class KafkaSettings(_Frozen):
+class KafkaSecurity(_Frozen):
+    """How a Kafka client authenticates and encrypts: shared by the daemon's clients and the Kafka sink.
+
+    ``ssl_cafile`` trusts a private CA; ``ssl_certfile`` and ``ssl_keyfile`` (with ``ssl_password``
+    for an encrypted key) present a client certificate (mTLS). Files must exist at start-up.
+    """
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSecurity:
+        if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
+            raise ValueError("SASL needs sasl_mechanism and sasl_username (and sasl_password)")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("a client certificate needs both ssl_certfile and ssl_keyfile")
+        tls = (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile, self.ssl_password)
+        if any(v is not None for v in tls) and not self.security_protocol.endswith("SSL"):
+            raise ValueError("ssl_* settings need security_protocol SSL or SASL_SSL")
+        if self.ssl_certfile is not None and self.ssl_keyfile is not None:
+            try:  # a wrong password or a key that does not match fails now, not at the first connection
+                ssl.create_default_context().load_cert_chain(
+                    self.ssl_certfile, self.ssl_keyfile, self.ssl_password.get_secret_value() if self.ssl_password else None)
+            except ssl.SSLError as exc:
+                raise ValueError(f"ssl_certfile / ssl_keyfile / ssl_password do not load together: {exc.reason}") from None
+        return self
+
+
+class KafkaSettings(KafkaSecurity):
     """Where to read from and write to, and how to behave as a consumer-group member."""
 
     bootstrap_servers: str = "127.0.0.1:19092"
@@ -40,10 +83,6 @@ class KafkaSettings(_Frozen):
     group_id: str = "textmon"
     client_id: str = "textmon"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
     max_poll_records: int = Field(500, ge=1)
     # the broker holds a fetch until this much data is there or fetch_max_wait_ms passes. Under a backlog
     # fetches fill at once; at a trickle, a fetch per message cost a co-located broker 60 % more CPU and
@@ -75,9 +114,7 @@ class KafkaSettings(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _sasl_complete(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
-            raise ValueError("SASL needs sasl_mechanism and sasl_username (and sasl_password)")
+    def _topics(self) -> KafkaSettings:
         if not self.input_topics:
             raise ValueError("input_topics must name at least one topic")
         return self
