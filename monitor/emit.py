@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.errors import KafkaError
 
-from monitor.kafka_config import common_kwargs
+from monitor.kafka_config import check_access, common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.records import DeadLetter, Enriched, SourcePosition
@@ -90,6 +90,7 @@ class Emitter:
                 return True
             except KafkaError as exc:
                 await producer.stop()
+                await check_access(self.settings)
                 log.warning("producer cannot reach broker, retrying", error=repr(exc), retry_in_seconds=delay)
                 try:
                     await asyncio.wait_for(stopping.wait(), delay)

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from typing import Any
 
+from aiokafka import errors
+from aiokafka.conn import create_conn
 from aiokafka.helpers import create_ssl_context
 
 from monitor.settings import KafkaSecurity, KafkaSettings
+
+
+class KafkaAccessError(Exception):
+    """The broker refused who we are (credentials, certificate): retrying cannot help, so start-up stops."""
+
+
+_REFUSED = (errors.SaslAuthenticationFailed, errors.AuthenticationFailedError, errors.AuthenticationMethodNotSupported,
+            errors.UnsupportedSaslMechanismError, errors.IllegalSaslStateError)
+
+
+async def check_access(settings: KafkaSettings) -> None:
+    """After a client failed to start: raise ``KafkaAccessError`` if a broker refused our identity
+    (credentials, mechanism, an untrusted certificate) rather than being away. aiokafka reports any
+    failed bootstrap as one connection error and only logs its cause, so one connection is tried here."""
+    kwargs = security_kwargs(settings)
+    for address in settings.bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            conn = await create_conn(host, int(port), client_id=settings.client_id,
+                                     request_timeout_ms=settings.request_timeout_ms, **kwargs)
+        except _REFUSED as exc:
+            raise KafkaAccessError(f"the broker refused the SASL login (kafka.sasl_mechanism, kafka.sasl_username, "
+                                   f"kafka.sasl_password): {exc}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise KafkaAccessError(f"the broker's certificate is not trusted (kafka.ssl_cafile, "
+                                   f"kafka.ssl_check_hostname): {exc.verify_message}") from None
+        except (OSError, asyncio.TimeoutError, errors.KafkaError, ValueError):
+            continue  # away, or not a host:port: the caller retries and says so
+        conn.close()
 
 
 def security_kwargs(security: KafkaSecurity) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from monitor.kafka_config import common_kwargs
+from monitor.kafka_config import check_access, common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.offsets import OffsetTracker
@@ -94,6 +94,7 @@ class KafkaSource:
                 return True
             except KafkaError as exc:
                 await consumer.stop()
+                await check_access(s)
                 self.metrics.broker_up.set(0)
                 log.warning("broker unavailable, retrying", error=repr(exc), retry_in_seconds=round(delay, 2))
                 try:
