@@ -12,6 +12,9 @@
 # KAFKA_JIT (default "quick": the JVM's first compiler only, so short-lived test brokers start fast;
 # "full": both compilers, as a production broker runs, for benchmarks under sustained load),
 # KAFKA_METADATA_IDLE_MS (default 500, Kafka's: how often the controller writes a no-op record).
+# KAFKA_SASL_SSL_DIR: a folder with ca.pem, server.pem and server.key (unencrypted PKCS#8); when set, the
+# client port speaks SASL_SSL with SCRAM-SHA-512 for the user KAFKA_SCRAM_USER / KAFKA_SCRAM_PASSWORD
+# (the broker talks to itself in plain text on KAFKA_PORT + 2, loopback only).
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -78,14 +81,20 @@ start() {
   if [[ "${KAFKA_KEEP_DATA:-0}" != "1" ]]; then rm -rf "$KAFKA_DATA"; fi
   mkdir -p "$KAFKA_DATA/logs"
   java_args
+  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" scram=()
+  if [[ -n "${KAFKA_SASL_SSL_DIR:-}" ]]; then
+    listeners="SASL_SSL://127.0.0.1:$KAFKA_PORT,PLAINTEXT://127.0.0.1:$((KAFKA_PORT + 2))"
+    scram=(--add-scram "SCRAM-SHA-512=[name=${KAFKA_SCRAM_USER:?},password=${KAFKA_SCRAM_PASSWORD:?}]")
+    cat "$KAFKA_SASL_SSL_DIR/server.key" "$KAFKA_SASL_SSL_DIR/server.pem" >"$KAFKA_DATA/keystore.pem"
+  fi
   cat >"$KAFKA_DATA/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$KAFKA_DATA/logs
 num.partitions=3
@@ -99,12 +108,24 @@ auto.create.topics.enable=true
 log.retention.hours=24
 metadata.max.idle.interval.ms=${KAFKA_METADATA_IDLE_MS:-500}
 EOF
+  if [[ -n "${KAFKA_SASL_SSL_DIR:-}" ]]; then
+    cat >>"$KAFKA_DATA/server.properties" <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_DATA/keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_SASL_SSL_DIR/ca.pem
+ssl.client.auth=none
+EOF
+  fi
   if [[ ! -f "$KAFKA_DATA/logs/meta.properties" ]]; then
     local cluster_id
     # 16 random bytes in URL-safe base64, as Kafka's own ids; the first byte's top bit cleared so the id
     # never begins with "-", which the storage tool would read as an option (one start in 64 failed so)
     cluster_id="$(python3 -c 'import base64, uuid; b = bytearray(uuid.uuid4().bytes); b[0] &= 0x7F; print(base64.urlsafe_b64encode(bytes(b)).decode().rstrip("="))')"
-    "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DATA/server.properties" >>"$LOG_FILE" 2>&1
+    "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DATA/server.properties" "${scram[@]}" \
+      >>"$LOG_FILE" 2>&1
   fi
   nohup "${JAVA_ARGS[@]}" kafka.Kafka "$KAFKA_DATA/server.properties" >>"$LOG_FILE" 2>&1 &
   echo $! >"$PID_FILE"

@@ -15,6 +15,7 @@ from typing import IO, Any, Callable, Iterable, Iterator
 
 from monitor.alerts import AlertEngine, build_rule
 from monitor.decode import Decoder
+from monitor.trends.store import representable
 from monitor.records import Alert, DeadLetter, Enriched, Message, Prediction, RawRecord, SourcePosition, TaskResult
 from monitor.settings import Settings
 from monitor.scoring import KnownEvent, score
@@ -46,8 +47,11 @@ def enriched_from_json(obj: dict[str, Any], index: int) -> Enriched:
         if data:
             tasks[task] = TaskResult(data["label"], float(data["score"]), dict(data["distribution"]), data.get("model", ""))
     src = obj.get("input") or {}
+    event_time = float(obj["event_time"])
+    if not representable(event_time):
+        raise ValueError(f"event_time {event_time} is not a time trends can hold")
     msg = Message(
-        id=str(obj.get("id", index)), text=obj.get("text", ""), event_time=float(obj["event_time"]),
+        id=str(obj.get("id", index)), text=obj.get("text", ""), event_time=event_time,
         source=obj.get("source", ""), language=obj.get("language"),
         position=SourcePosition(src.get("topic", "backtest"), int(src.get("partition", 0)), int(src.get("offset", index))),
     )
@@ -76,7 +80,7 @@ def _records(path: Path, settings: Settings, batch_size: int) -> Iterator[Enrich
     for index, line in enumerate(read_lines(path)):
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # invalid JSON, an integer too long to read, nesting too deep
             yield None
             continue
         if not isinstance(obj, dict):
@@ -85,10 +89,10 @@ def _records(path: Path, settings: Settings, batch_size: int) -> Iterator[Enrich
         if isinstance(obj.get("topic"), dict) or isinstance(obj.get("sentiment"), dict):
             try:
                 yield enriched_from_json(obj, index)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError, RecursionError):
                 yield None
             continue
-        decoded = decoder.decode(RawRecord(SourcePosition("backtest", 0, index), json.dumps(obj).encode()))
+        decoded = decoder.decode(RawRecord(SourcePosition("backtest", 0, index), line.encode()))
         if isinstance(decoded, DeadLetter):
             yield None
             continue

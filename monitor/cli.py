@@ -106,9 +106,13 @@ def _run(args: argparse.Namespace) -> int:
         return await daemon.run()
 
     from monitor.checkpoint import CheckpointError
+    from monitor.kafka_config import KafkaAccessError
 
     try:
         return asyncio.run(main())
+    except KafkaAccessError as exc:
+        print(f"cannot connect to Kafka: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except ModelLoadError as exc:
         print(f"cannot load models: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -43,10 +43,12 @@ from monitor.models.base import resolve_device
 from monitor.models.classifier import Classifier, Tokenized
 from monitor.models.workers import WorkerPlan, name_thread, plan_workers
 from monitor.offsets import OffsetTracker
+from monitor.redact import register_settings
 from monitor.records import Alert, DeadLetter, DeadLetterReason, Enriched, Message, Prediction
-from monitor.server import HealthServer
+from monitor.server import HealthServer, without_text
+from monitor.stall import CommitStallDetector
 from monitor.settings import Settings
-from monitor.sinks import SinkDispatcher, load_sink
+from monitor.sinks import OutboxLimits, SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
 from monitor.trends import BaselineConfig, TrendConfig, TrendStore
 from monitor.trends.order import ReleaseOrder
@@ -82,6 +84,7 @@ class Daemon:
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None, classifier: Classifier | None = None) -> None:
         self.settings = settings
+        register_settings(settings)  # before anything can log: no credential in any log line
         self.metrics = metrics or Metrics()
         self.classifier = classifier
         self.tracker = OffsetTracker()
@@ -92,14 +95,19 @@ class Daemon:
         )
         self.emitter = Emitter(settings.kafka, self.metrics)
         self.sinks = SinkDispatcher(
-            [load_sink(s) for s in settings.sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id
+            [load_sink(s) for s in settings.sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id,
+            limits=[OutboxLimits(s.outbox_max_entries, s.outbox_max_age_seconds) for s in settings.sinks],
         )
         self.trends = TrendStore(trend_config(settings))
         self.alerts = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
         self.applied = AppliedOffsets()
         self.order = ReleaseOrder()
         self.checkpoint_file = CheckpointFile(state_dir(settings), settings.kafka.group_id)
-        self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status)
+        token = settings.http.auth_token
+        self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
+                                   token.get_secret_value() if token is not None else None, self.not_ready_because)
+        self.stalls = CommitStallDetector(settings.kafka.commit_stall_seconds)
+        self.stalled: list[str] = []  # partitions whose commits stopped, as readiness explains them
         self.stopping = asyncio.Event()
         self.models_loaded = False
         self.broker_reachable = False  # set by the metadata probe every few seconds
@@ -131,7 +139,12 @@ class Daemon:
             "models_loaded": self.models_loaded,
             "broker_reachable": self.broker_reachable,
             "consuming": self.consuming,
+            "commits_advancing": not self.stalled,
         }
+
+    def not_ready_because(self) -> list[str]:
+        """What ``/readyz`` says beside the failed checks: the stalled partitions."""
+        return self.stalled
 
     @property
     def display_window(self) -> float:
@@ -156,7 +169,8 @@ class Daemon:
             "watermark": self.trends.watermark,
             "bucket_seconds": self.trends.bucket_seconds,
             "topics": topics,
-            "alerts": [a.to_json() for a in self.alerts.firing],
+            "alerts": [a.to_json() if self.settings.http.expose_text else without_text(a.to_json())
+                       for a in self.alerts.firing],
         }
 
     def request_stop(self) -> None:
@@ -495,7 +509,10 @@ class Daemon:
     async def _apply(self, item: _Classified, topic: str) -> None:
         """Publish a batch's enriched records, then mark its offsets done (several batches publish at once)."""
         enriched = item.enriched
-        await self.emitter.publish([enriched_record(topic, e) for e in enriched], self._deadline())
+        stand_ins = await self.emitter.publish_or_stand_in(
+            [enriched_record(topic, e) for e in enriched], [e.message.position for e in enriched],
+            self.settings.kafka.dead_letter_topic, self._deadline())
+        self.metrics.dead_letters.labels(DeadLetterReason.UNPUBLISHABLE.value).inc(stand_ins)
         self._count(enriched, item.batch.route, time.time())
         for e in enriched:
             pos = e.message.position
@@ -626,7 +643,9 @@ class Daemon:
                     ended = True
                     break
                 items.append(nxt)
-            await self.emitter.publish([dead_letter_record(topic, d) for d in items], self._deadline())
+            # counted once, under the reason it was dead-lettered for, whether it went whole or as a stand-in
+            await self.emitter.publish_or_stand_in(
+                [dead_letter_record(topic, d) for d in items], [d.raw.position for d in items], topic, self._deadline())
             for d in items:
                 self.metrics.dead_letters.labels(d.reason.value).inc()
                 pos = d.raw.position
@@ -656,8 +675,20 @@ class Daemon:
                     ok = True
             self.broker_reachable = ok
             self.metrics.broker_up.set(1 if ok else 0)
+            self._check_commits()
             self.metrics.ready.set(1 if all(self.readiness().values()) else 0)
             await asyncio.sleep(2.0)
+
+
+    def _check_commits(self) -> None:
+        """Readiness and the metric for partitions whose commits stopped while they had work."""
+        seconds = self.stalls.observe(self.source.progress(), time.monotonic())
+        for (topic, partition), s in seconds.items():
+            self.metrics.commit_stalled.labels(topic, str(partition)).set(s)
+        stalled = self.stalls.stalled(seconds)
+        if stalled and stalled != self.stalled:
+            log.error("commits stalled", partitions=stalled)
+        self.stalled = stalled
 
 
 def _settle_heap() -> None:
@@ -683,6 +714,7 @@ def trend_config(settings: Settings) -> TrendConfig:
         retention_seconds=max(t.retention_seconds, 2 * longest),
         dedup_window_seconds=t.dedup_window_seconds,
         dedup_max_distance=t.dedup_max_distance,
+        dedup_max_entries=t.dedup_max_entries,
         baseline=BaselineConfig(
             bucket_seconds=t.bucket_seconds, halflife_buckets=t.halflife_buckets,
             share_halflife_buckets=t.share_halflife_buckets, warmup_buckets=t.warmup_buckets,

@@ -1,4 +1,10 @@
-"""bytes -> Message, or a DeadLetter that says why. Pure: no I/O, never raises on bad input."""
+"""bytes -> Message, or a DeadLetter that says why. Pure: no I/O, never raises on bad input.
+
+Bounds, checked before a field is read: nesting depth (``input.max_depth``), integers of at most
+``MAX_INT_DIGITS`` digits, id length (dead-lettered) and source length (truncated), and event time
+within ``input.max_past_seconds`` / ``input.max_future_seconds`` of the broker timestamp. Whatever
+else goes wrong inside the decoder becomes an ``unprocessable`` dead letter, never an exception.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,13 @@ from monitor.records import DeadLetter, DeadLetterReason, Message, RawRecord
 from monitor.settings import InputSettings
 
 
+MAX_INT_DIGITS = 100  # JSON integers longer than this are refused: int() of a long digit string is quadratic
+
+
+class _TooDeep(Exception):
+    """The JSON value nests deeper than ``input.max_depth``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decoder:
     """Decodes raw records with the configured field names and limits."""
@@ -23,6 +36,14 @@ class Decoder:
 
     def decode(self, raw: RawRecord) -> Message | DeadLetter:
         """Decode one record; every failure becomes a dead letter with its reason."""
+        try:
+            return self._decode(raw)
+        except (RecursionError, _TooDeep):
+            return DeadLetter(raw, DeadLetterReason.TOO_DEEP, f"JSON nests deeper than input.max_depth={self.settings.max_depth}")
+        except Exception as exc:  # noqa: BLE001 - one record must never stop the daemon; its reason is kept
+            return DeadLetter(raw, DeadLetterReason.UNPROCESSABLE, f"decoder failed: {type(exc).__name__}: {str(exc)[:200]}")
+
+    def _decode(self, raw: RawRecord) -> Message | DeadLetter:
         s = self.settings
         value = raw.value
         if value is None or len(value) == 0:
@@ -47,9 +68,14 @@ class Decoder:
             exact = False
         if not exact:
             try:  # the standard library accepts a little more (NaN, big integers, lone surrogates) and says where it failed
-                obj = _repaired(json.loads(text_value))
+                obj = _repaired(json.loads(text_value, parse_int=_bounded_int))
             except json.JSONDecodeError as exc:
                 return DeadLetter(raw, DeadLetterReason.INVALID_JSON, f"invalid JSON: {exc.msg} at char {exc.pos}")
+            except ValueError as exc:  # an integer over MAX_INT_DIGITS
+                return DeadLetter(raw, DeadLetterReason.INVALID_JSON, f"invalid JSON: {exc}")
+        # the count of brackets bounds the depth from above: only a value with many is walked
+        if value.count(b"[") + value.count(b"{") > s.max_depth and _depth(obj, s.max_depth) > s.max_depth:
+            raise _TooDeep
         if not isinstance(obj, dict):
             return DeadLetter(raw, DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(obj).__name__}")
         return self._from_object(raw, obj, default_id, broker_time)
@@ -70,6 +96,10 @@ class Decoder:
             return DeadLetter(
                 raw, DeadLetterReason.WRONG_TYPE, f"field '{s.id_field}' must be a string or integer"
             )
+        msg_id = str(msg_id)
+        if len(msg_id) > s.max_id_chars:
+            return DeadLetter(raw, DeadLetterReason.FIELD_TOO_LONG,
+                              f"field '{s.id_field}' has {len(msg_id)} characters (input.max_id_chars={s.max_id_chars})")
         event_time: float | None = None
         if s.time_field in obj and obj[s.time_field] is not None:
             parsed = parse_time(obj[s.time_field])
@@ -79,6 +109,12 @@ class Decoder:
                     f"field '{s.time_field}' must be epoch seconds/milliseconds or an ISO-8601 string",
                 )
             ahead = parsed - (broker_time if broker_time is not None else time.time())
+            if broker_time is not None and -ahead > s.max_past_seconds:
+                return DeadLetter(
+                    raw, DeadLetterReason.PAST_TIME,
+                    f"field '{s.time_field}' is {-ahead:.0f} s behind the record's broker time "
+                    f"(input.max_past_seconds={s.max_past_seconds:g})",
+                )
             if ahead > s.max_future_seconds:
                 return DeadLetter(
                     raw, DeadLetterReason.FUTURE_TIME,
@@ -91,7 +127,9 @@ class Decoder:
         for name, val in ((s.source_field, source), (s.language_field, language)):
             if val is not None and not isinstance(val, str):
                 return DeadLetter(raw, DeadLetterReason.WRONG_TYPE, f"field '{name}' must be a string")
-        return self._message(raw, text, str(msg_id), broker_time, event_time, source, language)
+        source = source[: s.max_source_chars]
+        language = language[: s.max_source_chars] if language is not None else None
+        return self._message(raw, text, msg_id, broker_time, event_time, source, language)
 
     def _message(
         self,
@@ -122,6 +160,29 @@ class Decoder:
             consumed_at=now,
             raw=raw,
         )
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(digits)} digits exceeds {MAX_INT_DIGITS}")
+    return int(digits)
+
+
+def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, walked without recursion; stops once past ``limit``."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(obj, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        todo.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _repaired(obj: Any) -> Any:

@@ -1,8 +1,10 @@
 """Publishing: enriched records to the output topic, dead letters (with reasons) to theirs.
 
-``publish`` returns only when the broker has acknowledged every record; failed sends are
-retried with backoff until they succeed or the deadline passes, so nothing is committed
-past a record that was not written.
+``publish`` returns only when the broker has acknowledged every record or refused it for good;
+sends that failed for a passing reason (broker away, leader moved, timeouts) are retried with
+backoff until they succeed or the deadline passes, so nothing is committed past a record that
+was not written. A permanent refusal (``is_permanent``: too large, invalid topic, not authorised)
+is never retried: ``publish_or_stand_in`` dead-letters a bounded stand-in instead.
 """
 
 from __future__ import annotations
@@ -13,17 +15,32 @@ from typing import Sequence
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka import errors as kafka_errors
 from aiokafka.errors import KafkaError
 
-from monitor.kafka_config import common_kwargs
+from monitor.kafka_config import check_access, common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.records import DeadLetter, Enriched
+from monitor.records import DeadLetter, Enriched, SourcePosition
 from monitor.settings import KafkaSettings
+from monitor.standin import OutRecord, stand_in
 
 log = get_logger(__name__)
 
-OutRecord = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
+# Refusals that no retry can change. aiokafka's own ``retriable`` flag is not used: it calls a send
+# timeout while the broker is away final, and the daemon must wait that out, not drop records.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordTooLargeError, kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidTopicError, kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.ClusterAuthorizationFailedError, kafka_errors.CorruptRecordException,
+    kafka_errors.InvalidMessageError, kafka_errors.PolicyViolationError,
+    kafka_errors.UnsupportedForMessageFormatError,
+)
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether a failed send can never succeed: a refusal of the record itself, or not Kafka's error at all."""
+    return isinstance(error, PERMANENT_ERRORS) or not isinstance(error, KafkaError)
 
 
 class PublishTimeout(Exception):
@@ -73,6 +90,7 @@ class Emitter:
                 return True
             except KafkaError as exc:
                 await producer.stop()
+                await check_access(self.settings)
                 log.warning("producer cannot reach broker, retrying", error=repr(exc), retry_in_seconds=delay)
                 try:
                     await asyncio.wait_for(stopping.wait(), delay)
@@ -81,23 +99,26 @@ class Emitter:
                 delay = min(delay * 2, self.settings.connect_backoff_max_seconds)
         return False
 
-    async def publish(self, records: Sequence[OutRecord], deadline: float | None = None) -> None:
-        """Write all records; retry failures with backoff; raise ``PublishTimeout`` past ``deadline``."""
+    async def publish(self, records: Sequence[OutRecord], deadline: float | None = None) -> list[tuple[int, BaseException]]:
+        """Write all records; retry passing failures with backoff; raise ``PublishTimeout`` past
+        ``deadline``. Returns (index, error) of the records refused for good, which are not retried."""
         assert self.producer is not None, "Emitter.publish() before start()"
-        todo = list(records)
+        todo = list(enumerate(records))
+        refused: list[tuple[int, BaseException]] = []
         delay = 0.2
         while todo:
             futures = []
-            for topic, key, value, headers in todo:
+            for _, (topic, key, value, headers) in todo:
                 try:
                     futures.append(await self.producer.send(topic, value=value, key=key, headers=headers))
-                except KafkaError as exc:
+                except Exception as exc:  # noqa: BLE001 - too large, wrong type: classified below
                     futures.append(_failed(exc))
             results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [rec for rec, res in zip(todo, results) if isinstance(res, BaseException)]
+            refused += [(i, res) for (i, _), res in zip(todo, results) if isinstance(res, BaseException) and is_permanent(res)]
+            failed = [item for item, res in zip(todo, results) if isinstance(res, BaseException) and not is_permanent(res)]
             if not failed:
-                return
-            errors = {repr(res) for res in results if isinstance(res, BaseException)}
+                return refused
+            errors = {repr(res) for res in results if isinstance(res, BaseException) and not is_permanent(res)}
             self.metrics.produce_retries.inc(len(failed))
             if deadline is not None and time.monotonic() + delay > deadline:
                 raise PublishTimeout(f"{len(failed)} records unwritten: {sorted(errors)[:3]}")
@@ -105,6 +126,32 @@ class Emitter:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.settings.connect_backoff_max_seconds)
             todo = failed
+        return refused
+
+    async def publish_or_stand_in(self, records: Sequence[OutRecord], sources: Sequence[SourcePosition],
+                                  dead_letter_topic: str, deadline: float | None = None) -> int:
+        """``publish``; each record refused for good is replaced by its bounded stand-in on the
+        dead-letter topic. Returns how many stand-ins were written; a stand-in refused too (the
+        dead-letter topic itself not allowed) is logged and counted as dropped, never retried."""
+        refused = await self.publish(records, deadline)
+        if len(refused) > 1:
+            # the broker judges a producer batch as a whole: a batch over a topic's max.message.bytes
+            # refuses records that would pass alone, so each is tried once by itself first
+            refused = [(i, error) for i, _ in refused for _, error in await self.publish([records[i]], deadline)]
+        if not refused:
+            return 0
+        stand_ins = [stand_in(dead_letter_topic, records[i], sources[i], error) for i, error in refused]
+        for i, error in refused:
+            src = sources[i]
+            log.error("record refused for good; dead-lettering a stand-in", topic=records[i][0], error=repr(error)[:300],
+                      size_bytes=len(records[i][2]), source_topic=src.topic, partition=src.partition, offset=src.offset)
+        lost = await self.publish(stand_ins, deadline)
+        for j, error in lost:
+            src = sources[refused[j][0]]
+            self.metrics.records_dropped.inc()
+            log.error("record dropped: neither it nor its stand-in could be written", error=repr(error)[:300],
+                      source_topic=src.topic, partition=src.partition, offset=src.offset)
+        return len(stand_ins) - len(lost)
 
     async def stop(self) -> None:
         """Flush and close; idempotent."""

@@ -71,6 +71,11 @@ class Metrics:
         self.rebalances = Counter(
             "textmon_partition_assignments_total", "Partition assignments received from the group", registry=r
         )
+        self.commit_stalled = Gauge(
+            "textmon_commit_stalled_seconds",
+            "Seconds a partition with work pending has gone without its commit advancing (0 while it advances)",
+            ["topic", "partition"], registry=r,
+        )
         self.commits = Counter("textmon_offset_commits_total", "Offset commits", ["outcome"], registry=r)
         self.classified = Counter(
             "textmon_classified_total", "Messages per topic label and sentiment label", ["topic", "sentiment"],
@@ -85,7 +90,16 @@ class Metrics:
         self.sink_failures = Counter(
             "textmon_sink_failures_total", "Failed delivery attempts per sink", ["sink"], registry=r
         )
+        self.sink_discarded = Counter(
+            "textmon_sink_alerts_discarded_total", "Alerts dropped from a sink's outbox past its age or size limit",
+            ["sink", "reason"], registry=r,
+        )
         self.sink_queue = Gauge("textmon_sink_queue_alerts", "Alerts waiting per sink", ["sink"], registry=r)
+        self.records_dropped = Counter(
+            "textmon_records_dropped_total",
+            "Inputs whose output, dead letter and stand-in the broker all refused for good (logged with their position)",
+            registry=r,
+        )
         self.produce_retries = Counter(
             "textmon_produce_retries_total", "Retried publishes to the output or dead-letter topic", registry=r
         )

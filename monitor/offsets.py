@@ -50,6 +50,11 @@ class OffsetTracker:
         while state.pending and state.pending[0] in state.done:
             state.done.discard(heapq.heappop(state.pending))
 
+    def committed_for(self, topic: str, partition: int) -> int | None:
+        """The offset last committed for a partition by this process (None: nothing yet)."""
+        state = self._parts.get((topic, partition))
+        return None if state is None else state.committed
+
     def in_flight_for(self, topic: str, partition: int) -> int:
         """Messages in flight for one partition."""
         state = self._parts.get((topic, partition))

@@ -1,7 +1,9 @@
 """A durable per-sink outbox: alerts are written to disk before delivery and removed after it.
 
 The outbox is the sink's queue: a crash, a slow sink or a failing one loses nothing, and
-undelivered alerts are retried after a restart. Memory holds only file names.
+undelivered alerts are retried after a restart. Memory holds only file names. It is bounded
+in age and entries (``overdue``): a sink that is down for good must not keep every alert on
+disk and retry them all forever.
 """
 
 from __future__ import annotations
@@ -44,6 +46,23 @@ class Outbox:
         """Entries not yet delivered, oldest first."""
         return sorted(self.directory.glob("*.json"))
 
+    def overdue(self, max_entries: int, max_age_seconds: float, now: float | None = None) -> dict[str, list[Path]]:
+        """Entries past the limits, oldest first: ``expired`` (older than ``max_age_seconds``) and
+        ``overflow`` (beyond the newest ``max_entries``). The caller reports and removes them."""
+        pending = self.pending()
+        cutoff_ns = int(((time.time() if now is None else now) - max_age_seconds) * 1e9)
+        expired = [p for p in pending if _written_ns(p) < cutoff_ns]
+        kept = pending[len(expired):]
+        return {"expired": expired, "overflow": kept[: max(0, len(kept) - max_entries)]}
+
     def done(self, path: Path) -> None:
         """Remove a delivered entry."""
         path.unlink(missing_ok=True)
+
+
+def _written_ns(path: Path) -> int:
+    """When an entry was written: its name begins with the wall-clock time in nanoseconds."""
+    try:
+        return int(path.name.split("-", 1)[0])
+    except ValueError:
+        return 0  # not ours: oldest, so it goes first

@@ -58,6 +58,10 @@ class DeadLetterReason(str, enum.Enum):
     NOT_UTF8 = "not_utf8"
     OVERSIZED = "oversized"
     FUTURE_TIME = "future_time"
+    PAST_TIME = "past_time"
+    TOO_DEEP = "too_deep"
+    FIELD_TOO_LONG = "field_too_long"
+    UNPUBLISHABLE = "unpublishable"  # the broker refused its output or dead letter for good: a stand-in went instead
     UNPROCESSABLE = "unprocessable"  # decoded, but a later stage raised on this message alone
     EMPTY_VALUE = "empty_value"
 

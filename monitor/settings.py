@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from monitor.redact import carries_credential, is_secret_key
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -29,7 +31,49 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class KafkaSettings(_Frozen):
+class KafkaSecurity(_Frozen):
+    """How a Kafka client authenticates and encrypts: shared by the daemon's clients and the Kafka sink.
+
+    ``ssl_cafile`` trusts a private CA; ``ssl_certfile`` and ``ssl_keyfile`` (with ``ssl_password``
+    for an encrypted key) present a client certificate (mTLS). Files must exist at start-up.
+    """
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSecurity:
+        if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
+            raise ValueError("SASL needs sasl_mechanism and sasl_username (and sasl_password)")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("a client certificate needs both ssl_certfile and ssl_keyfile")
+        tls = (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile, self.ssl_password)
+        if any(v is not None for v in tls) and not self.security_protocol.endswith("SSL"):
+            raise ValueError("ssl_* settings need security_protocol SSL or SASL_SSL")
+        if self.ssl_certfile is not None and self.ssl_keyfile is not None:
+            try:  # a wrong password or a key that does not match fails now, not at the first connection
+                ssl.create_default_context().load_cert_chain(
+                    self.ssl_certfile, self.ssl_keyfile, self.ssl_password.get_secret_value() if self.ssl_password else None)
+            except ssl.SSLError as exc:
+                raise ValueError(f"ssl_certfile / ssl_keyfile / ssl_password do not load together: {exc.reason}") from None
+        return self
+
+
+class KafkaSettings(KafkaSecurity):
     """Where to read from and write to, and how to behave as a consumer-group member."""
 
     bootstrap_servers: str = "127.0.0.1:19092"
@@ -39,10 +83,6 @@ class KafkaSettings(_Frozen):
     group_id: str = "textmon"
     client_id: str = "textmon"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
     max_poll_records: int = Field(500, ge=1)
     # the broker holds a fetch until this much data is there or fetch_max_wait_ms passes. Under a backlog
     # fetches fill at once; at a trickle, a fetch per message cost a co-located broker 60 % more CPU and
@@ -57,6 +97,9 @@ class KafkaSettings(_Frozen):
     session_timeout_ms: int = Field(10_000, ge=1_000)
     request_timeout_ms: int = Field(30_000, ge=1_000)
     commit_interval_seconds: float = Field(5.0, gt=0)
+    # a partition with work whose commits have not advanced for this long fails /readyz, naming it
+    # (textmon_commit_stalled_seconds shows it): a retry that cannot end, not a backlog
+    commit_stall_seconds: float = Field(300.0, gt=0)
     connect_backoff_initial_seconds: float = Field(0.5, gt=0)
     connect_backoff_max_seconds: float = Field(10.0, gt=0)
 
@@ -71,9 +114,7 @@ class KafkaSettings(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _sasl_complete(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
-            raise ValueError("SASL needs sasl_mechanism and sasl_username (and sasl_password)")
+    def _topics(self) -> KafkaSettings:
         if not self.input_topics:
             raise ValueError("input_topics must name at least one topic")
         return self
@@ -93,6 +134,15 @@ class InputSettings(_Frozen):
     # an event time further ahead of its record's broker time (of the clock, without one) is dead-lettered:
     # trends would take it as the stream's present, and close every open bucket as of that future
     max_future_seconds: float = Field(3600.0, gt=0)
+    # an event time further behind its record's broker time is dead-lettered too: one record stamped
+    # 1970 would otherwise open decades of empty trend buckets. Records without a broker time (files
+    # replayed by ``monitor backtest``) are history by design and have no lower bound.
+    max_past_seconds: float = Field(30 * 86400.0, gt=0)
+    # structural bounds, checked before any field is read: nesting depth of arrays and objects, and
+    # the length of the id (dead-lettered above it: a cut id could collide) and source (truncated)
+    max_depth: int = Field(32, ge=1, le=512)
+    max_id_chars: int = Field(256, ge=1)
+    max_source_chars: int = Field(256, ge=1)
 
 
 class BatchSettings(_Frozen):
@@ -187,6 +237,8 @@ class TrendSettings(_Frozen):
     seasonal_profile: bool = True
     dedup_window_seconds: float = Field(3600.0, ge=0)
     dedup_max_distance: int = Field(3, ge=0, le=16)
+    # a hard cap on remembered fingerprints (about 200 bytes each), whatever the event times say
+    dedup_max_entries: int = Field(200_000, ge=1)
 
 
 class SilenceSettings(_Frozen):
@@ -231,14 +283,12 @@ class StateSettings(_Frozen):
     """Where trend state and the sink outbox live; checkpoints are written before offsets are committed."""
 
     dir: Path | None = None  # default: $MONITOR_CACHE_DIR/state/<group id>
-    checkpoint_interval_seconds: float = Field(10.0, gt=0)
-
-
-_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization")
+    # (the checkpoint is written before every commit, every kafka.commit_interval_seconds: there is
+    # no separate checkpoint interval, and state.checkpoint_interval_seconds is no longer accepted)
 
 
 def _is_secret_key(key: str) -> bool:
-    return any(word in key.lower() for word in _SECRET_WORDS)
+    return is_secret_key(key)
 
 
 def _wrap_secrets(value: Any, key: str = "") -> Any:
@@ -246,7 +296,8 @@ def _wrap_secrets(value: Any, key: str = "") -> Any:
         return {k: _wrap_secrets(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [_wrap_secrets(v, key) for v in value]
-    if isinstance(value, str) and _is_secret_key(key):
+    # a URL with user-info or a query (``?token=``) is a credential too
+    if isinstance(value, str) and (is_secret_key(key) or (key.lower().endswith("url") and carries_credential(value))):
         return SecretStr(value)
     return value
 
@@ -267,6 +318,9 @@ class SinkSettings(_Frozen):
     name: str
     type: str
     options: dict[str, Any] = Field(default_factory=dict)
+    # the outbox's bounds: what falls out is counted (textmon_sink_alerts_discarded_total) and logged
+    outbox_max_entries: int = Field(1000, ge=1)
+    outbox_max_age_seconds: float = Field(86400.0, gt=0)
 
     @field_validator("options", mode="after")
     @classmethod
@@ -281,10 +335,23 @@ class SinkSettings(_Frozen):
 
 
 class HttpSettings(_Frozen):
-    """The metrics and health endpoint."""
+    """The metrics, health and status endpoint: loopback only unless ``host`` says otherwise (the
+    container manifests set ``0.0.0.0``)."""
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = Field(9464, ge=0, le=65535)
+    # when set, the status page and /api/* need it (Bearer, or Basic with it as the password);
+    # /metrics, /healthz and /readyz stay open for Prometheus and the kubelet
+    auth_token: SecretStr | None = None
+    # false: message text (exemplar snippets, over-represented terms) is left out of the page and API
+    expose_text: bool = True
+
+    @field_validator("auth_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("auth_token must be at least 16 characters")
+        return value
 
 
 class LogSettings(_Frozen):
@@ -418,6 +485,6 @@ def _mask(value: Any, key: str = "") -> Any:
         return {k: _mask(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_mask(v, key) for v in value]
-    if value is not None and _is_secret_key(key):
+    if isinstance(value, str) and _is_secret_key(key):  # a number such as batch.max_tokens is no secret
         return "**********"
     return value

@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
@@ -100,12 +101,21 @@ def _find_factory(settings: SinkSettings) -> Any:
         raise SinkConfigError(f"sink '{settings.name}': plugin {settings.type!r} failed to import: {exc}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxLimits:
+    """How many entries, and how old, a sink's outbox keeps before it discards the oldest."""
+
+    max_entries: int = 1000
+    max_age_seconds: float = 86400.0
+
+
 class _Lane:
     """One sink's outbox, wake-up queue and worker."""
 
-    def __init__(self, sink: Sink, outbox: Outbox, size: int) -> None:
+    def __init__(self, sink: Sink, outbox: Outbox, size: int, limits: OutboxLimits) -> None:
         self.sink = sink
         self.outbox = outbox
+        self.limits = limits
         self.wake: asyncio.Queue[None] = asyncio.Queue(maxsize=size)
         self.idle = asyncio.Event()
         self.idle.set()
@@ -115,11 +125,13 @@ class _Lane:
 class SinkDispatcher:
     """Fans alerts out to every sink through its own outbox and worker."""
 
-    def __init__(self, sinks: list[Sink], metrics: Metrics, outbox_dir: Path, retry_seconds: float = 15.0) -> None:
+    def __init__(self, sinks: list[Sink], metrics: Metrics, outbox_dir: Path, retry_seconds: float = 15.0,
+                 limits: list[OutboxLimits] | None = None) -> None:
         self.sinks = sinks
         self.metrics = metrics
         self.retry_seconds = retry_seconds
-        self._lanes = [_Lane(s, Outbox(outbox_dir / s.name), 16) for s in sinks]
+        limits = limits or [OutboxLimits() for _ in sinks]
+        self._lanes = [_Lane(s, Outbox(outbox_dir / s.name), 16, lim) for s, lim in zip(sinks, limits, strict=True)]
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -136,6 +148,7 @@ class SinkDispatcher:
             return
         for lane in self._lanes:
             lane.outbox.put(alerts)
+            self._discard_overdue(lane)
             if not lane.backing_off:  # a sink in backoff picks new entries up on its next retry
                 lane.idle.clear()
                 self._wake(lane)
@@ -159,8 +172,25 @@ class SinkDispatcher:
                 await asyncio.sleep(self.retry_seconds)  # the receiver is down: retry later, not per alert
                 lane.backing_off = False
 
+    def _discard_overdue(self, lane: _Lane) -> None:
+        """Drop what is past the outbox's limits: counted per rule and logged, never silently."""
+        name = lane.sink.name
+        for reason, paths in lane.outbox.overdue(lane.limits.max_entries, lane.limits.max_age_seconds).items():
+            for path in paths:
+                try:
+                    alerts = lane.outbox.read(path)
+                except (OSError, ValueError, KeyError, TypeError):
+                    alerts = []  # unreadable: still removed, so it cannot block the outbox
+                lane.outbox.done(path)
+                for alert in alerts:
+                    self.metrics.sink_discarded.labels(name, reason).inc()
+                log.warning("sink outbox entry discarded", sink=name, reason=reason, alerts=len(alerts),
+                            rules=sorted({a.rule for a in alerts}), max_entries=lane.limits.max_entries,
+                            max_age_seconds=lane.limits.max_age_seconds)
+
     async def _deliver_pending(self, lane: _Lane) -> bool:
         name = lane.sink.name
+        self._discard_overdue(lane)
         for path in lane.outbox.pending():
             alerts = lane.outbox.read(path)
             try:

@@ -12,16 +12,16 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, SecretStr
 
 from monitor.records import Alert, AlertState
-from plugins.textmon_http import HttpSink, RetryOptions, post_with_retries
+from plugins.textmon_http import HttpSink, RetryOptions, post_with_retries, secret_url
 
 
 class AlertmanagerOptions(RetryOptions):
     """Options of the Alertmanager sink."""
 
-    url: HttpUrl
+    url: SecretStr  # may carry user-info or a token
     ttl_seconds: float = Field(7200.0, gt=0)
     generator_url: str | None = None
     username: str | None = None
@@ -57,12 +57,16 @@ class AlertmanagerSink(HttpSink[AlertmanagerOptions]):
     kind = "alertmanager"
     options_model = AlertmanagerOptions
 
+    def validate(self) -> None:
+        """The URL must be a URL (it is kept secret, so the model cannot type it)."""
+        secret_url(self.options.url)
+
     async def send(self, alerts: Sequence[Alert]) -> None:
         """POST the batch; Alertmanager deduplicates by labels."""
         opts = self.options
         now = time.time()
         body = json.dumps([to_alertmanager(a, opts.ttl_seconds, opts.generator_url, now) for a in alerts]).encode()
-        url = str(opts.url).rstrip("/") + "/api/v2/alerts"
+        url = secret_url(opts.url).rstrip("/") + "/api/v2/alerts"
 
         def headers() -> dict[str, str]:
             out = {"Content-Type": "application/json"}

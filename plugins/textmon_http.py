@@ -11,9 +11,10 @@ import random
 from typing import Any, Callable, ClassVar, Generic, TypeVar
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 
 from monitor.logs import get_logger
+from monitor.redact import register, safe_url, scrub
 from monitor.sinks import SinkConfigError
 
 log = get_logger(__name__)
@@ -30,6 +31,14 @@ class RetryOptions(BaseModel):
     backoff_max_seconds: float = Field(30.0, gt=0)
 
 
+def secret_url(value: SecretStr) -> str:
+    """The URL a ``SecretStr`` option holds, checked to be one (its path or query may be the credential)."""
+    try:
+        return str(HttpUrl(value.get_secret_value()))
+    except ValidationError:  # its message would quote the URL
+        raise ValueError("the URL is not a valid http(s) URL (value not shown: it is a credential)") from None
+
+
 class DeliveryError(Exception):
     """The receiver did not accept the request after every attempt (or refused it outright)."""
 
@@ -38,7 +47,9 @@ async def post_with_retries(
     session: aiohttp.ClientSession, sink: str, url: str, body: bytes, headers: Callable[[], dict[str, str]],
     opts: RetryOptions,
 ) -> None:
-    """POST ``body``; ``headers`` is called per attempt (signatures carry a timestamp)."""
+    """POST ``body``; ``headers`` is called per attempt (signatures carry a timestamp). Errors name
+    only the URL's scheme, host and port: its path or query may be the credential."""
+    shown = safe_url(url)
     delay = opts.backoff_initial_seconds
     last = ""
     for attempt in range(1, opts.max_attempts + 1):
@@ -48,19 +59,19 @@ async def post_with_retries(
                                     timeout=aiohttp.ClientTimeout(total=opts.timeout_seconds)) as resp:
                 if resp.status < 300:
                     return
-                last = f"HTTP {resp.status}: {(await resp.text())[:200]}"
+                last = scrub(f"HTTP {resp.status}: {(await resp.text())[:200]}")
                 if resp.status < 500 and resp.status not in (408, 429):
-                    raise DeliveryError(f"{url} rejected the request: {last}")
+                    raise DeliveryError(f"{shown} rejected the request: {last}")
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            last = repr(exc)
+            last = scrub(repr(exc)).replace(url, shown)
         if attempt < opts.max_attempts:
             wait = retry_after if retry_after is not None else delay * random.uniform(0.5, 1.5)
             wait = min(wait, opts.backoff_max_seconds)
             log.warning("http sink retry", sink=sink, attempt=attempt, error=last, wait_seconds=round(wait, 2))
             await asyncio.sleep(wait)
             delay = min(delay * 2, opts.backoff_max_seconds)
-    raise DeliveryError(f"{url}: {opts.max_attempts} attempts failed, last: {last}")
+    raise DeliveryError(f"{shown}: {opts.max_attempts} attempts failed, last: {last}")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -86,7 +97,9 @@ class HttpSink(Generic[O]):
             self.options: O = self.options_model(**options)  # type: ignore[assignment]
             self.validate()
         except (ValidationError, ValueError) as exc:
-            raise SinkConfigError(f"sink '{name}' ({self.kind}): {exc}") from exc
+            raise SinkConfigError(f"sink '{name}' ({self.kind}): {scrub(str(exc))}") from None
+        # a sink built without the settings tree (tests, other programs) still keeps its secrets out of logs
+        register(v.get_secret_value() for v in self.options.__dict__.values() if isinstance(v, SecretStr))
         self.name = name
         self._session: aiohttp.ClientSession | None = None
 

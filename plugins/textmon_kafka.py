@@ -7,16 +7,17 @@ import json
 from typing import Any, Sequence
 
 from aiokafka import AIOKafkaProducer
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from monitor.kafka_config import security_kwargs
 from monitor.records import Alert
+from monitor.redact import scrub
+from monitor.settings import KafkaSecurity
 from monitor.sinks import SinkConfigError
 
 
-class KafkaSinkOptions(BaseModel):
-    """Options of the Kafka sink."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class KafkaSinkOptions(KafkaSecurity):
+    """Options of the Kafka sink: where to publish, and the same TLS / SASL options as ``kafka.*``."""
 
     bootstrap_servers: str
     topic: str = "textmon.alerts"
@@ -30,7 +31,7 @@ class KafkaSink:
         try:
             self.options = KafkaSinkOptions(**options)
         except ValidationError as exc:
-            raise SinkConfigError(f"sink '{name}' (kafka): {exc}") from exc
+            raise SinkConfigError(f"sink '{name}' (kafka): {scrub(str(exc))}") from None
         self.name = name
         self._producer: AIOKafkaProducer | None = None
 
@@ -40,7 +41,8 @@ class KafkaSink:
     async def _ensure(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self.options.bootstrap_servers, acks="all",
-                                        client_id=self.options.client_id, enable_idempotence=True)
+                                        client_id=self.options.client_id, enable_idempotence=True,
+                                        **security_kwargs(self.options))
             try:
                 await producer.start()
             except Exception:

@@ -1,4 +1,9 @@
-"""Slack incoming-webhook sink: one message per alert, formatted with blocks."""
+"""Slack incoming-webhook sink: one message per alert, formatted with blocks.
+
+Every text that comes from messages or settings is escaped for mrkdwn (``& < >``, as Slack
+asks), so a headline holding ``<!channel>`` or ``<https://evil.example|Reset>`` shows as typed
+instead of pinging the channel or disguising a link.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from pydantic import HttpUrl, SecretStr
+from pydantic import SecretStr
 
 from monitor.records import Alert, AlertState
-from plugins.textmon_http import HttpSink, RetryOptions, post_with_retries
+from plugins.textmon_http import HttpSink, RetryOptions, post_with_retries, secret_url
 
 ICONS = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 
@@ -21,7 +26,19 @@ class SlackOptions(RetryOptions):
     channel: str | None = None
 
     def url(self) -> str:
-        return str(HttpUrl(self.webhook_url.get_secret_value()))
+        """The webhook URL: its path is the credential."""
+        return secret_url(self.webhook_url)
+
+
+def escape(text: str) -> str:
+    """Text safe inside Slack mrkdwn: ``&``, ``<`` and ``>`` as entities (the only three Slack parses)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, name: str) -> str:
+    """A mrkdwn link whose URL cannot close the link early and whose name cannot add markup."""
+    safe = url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
+    return f"<{escape(safe)}|{escape(name)}>"
 
 
 def blocks(alert: Alert) -> list[dict[str, Any]]:
@@ -32,7 +49,7 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
     since = datetime.fromtimestamp(alert.starts_at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{state}: {alert.rule} — {alert.key}"[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {alert.summary}"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {escape(alert.summary)}"}},
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": f"*Observed*\n{alert.observed:g}"},
             {"type": "mrkdwn", "text": f"*Expected*\n{alert.expected:g}"},
@@ -41,11 +58,11 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
         ]},
     ]
     if alert.terms:
-        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Terms: " + ", ".join(alert.terms)}]})
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Terms: " + escape(", ".join(alert.terms))}]})
     if alert.exemplars and not resolved:
-        lines = "\n".join(f"• {e.snippet}" for e in alert.exemplars[:3])
+        lines = "\n".join(f"• {escape(e.snippet)}" for e in alert.exemplars[:3])
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Examples*\n{lines}"}})
-    links = [f"<{url}|{name}>" for name, url in alert.annotations.items() if url.startswith("http")]
+    links = [link(url, name) for name, url in alert.annotations.items() if url.startswith(("http://", "https://"))]
     if links:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]})
     return out
@@ -64,7 +81,7 @@ class SlackSink(HttpSink[SlackOptions]):
     async def send(self, alerts: Sequence[Alert]) -> None:
         """One Slack message per alert; raises on the first that cannot be delivered."""
         for alert in alerts:
-            payload: dict[str, Any] = {"text": f"[{alert.state.value}] {alert.summary}", "blocks": blocks(alert)}
+            payload: dict[str, Any] = {"text": escape(f"[{alert.state.value}] {alert.summary}"), "blocks": blocks(alert)}
             if self.options.channel:
                 payload["channel"] = self.options.channel
             body = json.dumps(payload, ensure_ascii=False).encode()

@@ -12,10 +12,10 @@ import json
 import time
 from typing import Sequence
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, SecretStr
 
 from monitor.records import Alert
-from plugins.textmon_http import DeliveryError, HttpSink, RetryOptions, post_with_retries
+from plugins.textmon_http import DeliveryError, HttpSink, RetryOptions, post_with_retries, secret_url
 
 SIGNATURE_HEADER = "X-Textmon-Signature"
 TIMESTAMP_HEADER = "X-Textmon-Timestamp"
@@ -25,7 +25,7 @@ WebhookDeliveryError = DeliveryError
 class WebhookOptions(RetryOptions):
     """Options of the webhook sink."""
 
-    url: HttpUrl
+    url: SecretStr  # a webhook URL often carries its token (``?token=``, a path segment)
     secret: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
@@ -42,6 +42,10 @@ class WebhookSink(HttpSink[WebhookOptions]):
     kind = "webhook"
     options_model = WebhookOptions
 
+    def validate(self) -> None:
+        """The URL must be a URL (it is kept secret, so the model cannot type it)."""
+        secret_url(self.options.url)
+
     async def send(self, alerts: Sequence[Alert]) -> None:
         """Deliver with retries; raise ``DeliveryError`` when every attempt failed."""
         body = json.dumps({"alerts": [a.to_json() for a in alerts]}, ensure_ascii=False).encode()
@@ -55,4 +59,4 @@ class WebhookSink(HttpSink[WebhookOptions]):
                 out[SIGNATURE_HEADER] = sign(opts.secret.get_secret_value(), ts, body)
             return out
 
-        await post_with_retries(self.session, self.name, str(opts.url), body, headers, opts)
+        await post_with_retries(self.session, self.name, secret_url(opts.url), body, headers, opts)

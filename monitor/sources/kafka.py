@@ -16,10 +16,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from monitor.kafka_config import common_kwargs
+from monitor.kafka_config import check_access, common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.offsets import OffsetTracker
+from monitor.stall import PartitionProgress
 from monitor.records import RawRecord, SourcePosition
 from monitor.settings import KafkaSettings
 
@@ -93,6 +94,7 @@ class KafkaSource:
                 return True
             except KafkaError as exc:
                 await consumer.stop()
+                await check_access(s)
                 self.metrics.broker_up.set(0)
                 log.warning("broker unavailable, retrying", error=repr(exc), retry_in_seconds=round(delay, 2))
                 try:
@@ -175,6 +177,18 @@ class KafkaSource:
             position = self._next_offset.get(tp)
             if high is not None and position is not None:
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    def progress(self) -> dict[tuple[str, int], PartitionProgress]:
+        """Each assigned partition's last commit and whether it has work: in flight, or not yet read."""
+        if self.consumer is None:
+            return {}
+        out = {}
+        for tp in self.consumer.assignment():
+            high, position = self.consumer.highwater(tp), self._next_offset.get(tp)
+            unread = high is not None and position is not None and high > position
+            pending = unread or self.tracker.in_flight_for(tp.topic, tp.partition) > 0
+            out[(tp.topic, tp.partition)] = PartitionProgress(self.tracker.committed_for(tp.topic, tp.partition), pending)
+        return out
 
     def notify_progress(self) -> None:
         """Called by the pipeline after it marks work done: wakes whoever is in ``wait_progress``."""

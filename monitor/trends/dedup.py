@@ -2,6 +2,8 @@
 
 SimHash fingerprints split into four 16-bit bands: two texts within 3 bits of each other
 share at least one band exactly, so candidates are found by band lookup, not a scan.
+The index forgets by event time and, whatever the event times, beyond ``max_entries`` (a
+producer that stamps every message with one time would otherwise grow it without end).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from monitor.trends.text import hamming, simhash
 class NearDuplicateIndex:
     """Remembers fingerprints seen in the last ``window_seconds`` of event time."""
 
-    def __init__(self, window_seconds: float = 3600.0, max_distance: int = 3) -> None:
+    def __init__(self, window_seconds: float = 3600.0, max_distance: int = 3, max_entries: int = 200_000) -> None:
         self.window_seconds = window_seconds
         self.max_distance = max_distance
+        self.max_entries = max_entries
         self._bands: list[dict[int, list[int]]] = [{} for _ in range(4)]
         self._order: deque[tuple[float, int]] = deque()
 
@@ -34,15 +37,24 @@ class NearDuplicateIndex:
         for band, table in enumerate(self._bands):
             table.setdefault(fp >> (16 * band) & 0xFFFF, []).append(fp)
         self._order.append((event_time, fp))
+        while len(self._order) > self.max_entries:
+            self._forget()
         return False
+
+    def __len__(self) -> int:
+        return len(self._order)
 
     def _expire(self, now: float) -> None:
         while self._order and self._order[0][0] < now - self.window_seconds:
-            _, fp = self._order.popleft()
-            for band, table in enumerate(self._bands):
-                key = fp >> (16 * band) & 0xFFFF
-                bucket = table.get(key)
-                if bucket:
-                    bucket.remove(fp)
-                    if not bucket:
-                        del table[key]
+            self._forget()
+
+    def _forget(self) -> None:
+        """Drop the oldest remembered fingerprint."""
+        _, fp = self._order.popleft()
+        for band, table in enumerate(self._bands):
+            key = fp >> (16 * band) & 0xFFFF
+            bucket = table.get(key)
+            if bucket:
+                bucket.remove(fp)
+                if not bucket:
+                    del table[key]

@@ -2,7 +2,9 @@
 
 Knows nothing of Kafka or models: it consumes ``Enriched`` records. The watermark is the
 highest event time seen; a bucket closes once the watermark passes its end plus the
-allowed lateness, and a record for a closed bucket is late: counted, not trended. Every
+allowed lateness, and a record for a closed bucket is late: counted, not trended (so is one
+whose event time no calendar can hold). A gap of empty buckets longer than retention closes
+in bounded time: only the last retention's worth of it is learned (``due``). Every
 record also counts toward the market-wide key ``__all__``. Near-duplicate texts (syndicated
 copies) count once toward volume and share; the copies are counted separately.
 """
@@ -23,6 +25,14 @@ from monitor.trends.text import fingerprints, normalise, normalised_terms
 ALL = "__all__"
 SNIPPET_CHARS = 140
 TERMS_PER_BUCKET = 60
+# event times a datetime can hold (years 1-9999): the baseline's seasonal profile converts them,
+# and anything else (inf, nan, -1e300) must neither be trended nor reach the checkpoint
+EARLIEST_TIME, LATEST_TIME = -62_135_596_800.0, 253_402_300_799.0
+
+
+def representable(t: float) -> bool:
+    """Whether ``t`` is an event time the store can bucket, learn and persist."""
+    return EARLIEST_TIME <= t <= LATEST_TIME  # false for nan too
 
 
 TextFeatures = tuple[list[str], int | None]  # (content terms, SimHash fingerprint or None)
@@ -97,6 +107,7 @@ class TrendConfig:
     retention_seconds: float = 6 * 3600.0
     dedup_window_seconds: float = 3600.0
     dedup_max_distance: int = 3
+    dedup_max_entries: int = 200_000
     exemplars: int = 5
     idle_partition_seconds: float = 30.0
     startup_grace_seconds: float = 0.0  # wall time before the first bucket may close (lets every partition report)
@@ -113,7 +124,8 @@ class TrendStore:
         self.last_closed: int | None = None  # index of the newest closed bucket
         self.buckets: dict[str, dict[int, Bucket]] = {}
         self.baselines: dict[str, TopicBaseline] = {}
-        self.dedup = NearDuplicateIndex(self.config.dedup_window_seconds, self.config.dedup_max_distance)
+        self.dedup = NearDuplicateIndex(self.config.dedup_window_seconds, self.config.dedup_max_distance,
+                                        self.config.dedup_max_entries)
         self.age = 0  # buckets closed since the store began
         self._partitions: dict[tuple[str, int], list[float]] = {}  # -> [max event time, last seen (monotonic)]
         self._started: float | None = None
@@ -174,6 +186,8 @@ class TrendStore:
     def _add(self, record: Enriched, terms: list[str], fingerprint: int | None, advance: bool = True) -> AddResult:
         key = record.topic_label
         t = record.message.event_time
+        if not representable(t):
+            return AddResult(key, late=True)
         index = self.index(t)
         if self.last_closed is not None and index <= self.last_closed:
             return AddResult(key, late=True)
@@ -204,6 +218,8 @@ class TrendStore:
         partitions; a global maximum would run ahead and refuse the slower partitions as late.
         A partition that has sent nothing for ``idle_partition_seconds`` stops holding it back.
         """
+        if not representable(t):
+            return
         now = time.monotonic()
         if self._started is None:
             self._started = now
@@ -223,6 +239,8 @@ class TrendStore:
 
     def add_counts(self, key: str, t: float, by_sentiment: dict[str, int], sentiment_sum: float) -> bool:
         """Add pre-aggregated counts (backtests and simulations); False when the bucket already closed."""
+        if not (representable(t) and math.isfinite(sentiment_sum)):
+            return False
         index = self.index(t)
         if self.last_closed is not None and index <= self.last_closed:
             return False
@@ -252,14 +270,25 @@ class TrendStore:
                 del bucket.exemplars[self.config.exemplars :]
 
     def due(self) -> list[int]:
-        """Indices of buckets that can close now (watermark past their end plus lateness), oldest first."""
+        """Indices of buckets that can close now (watermark past their end plus lateness), oldest first.
+
+        A gap longer than retention (a stream silent for a day, an event time years back) yields its
+        non-empty buckets and the last retention's worth of empty ones, not one index per bucket of the
+        gap: empty buckets older than that fall out of every window anyway, and the baselines learn the
+        recent silence either way.
+        """
         closable = self.index(self.watermark - self.config.allowed_lateness_seconds) - 1
         if self.last_closed is None:
             if self._started is None or time.monotonic() - self._started < self.config.startup_grace_seconds:
                 return []
             first = min((min(b) for b in self.buckets.values() if b), default=closable + 1)
+        else:
+            first = self.last_closed + 1
+        tail = closable + 1 - max(1, int(self.config.retention_seconds / self.config.bucket_seconds))
+        if tail <= first:
             return list(range(first, closable + 1))
-        return list(range(self.last_closed + 1, closable + 1))
+        filled = sorted({i for by_index in self.buckets.values() for i in by_index if first <= i < tail})
+        return filled + list(range(tail, closable + 1))
 
     def close(self, index: int, clip: dict[str, float] | None = None) -> None:
         """Close bucket ``index``: learn it into every topic's baseline (counts clipped per ``clip``), prune."""

@@ -82,5 +82,6 @@ def test_the_daemon_environment_is_a_valid_settings_tree(monkeypatch):
         monkeypatch.setenv(key, str(value))
     settings = Settings()
     assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.http.host == "0.0.0.0", "the default is loopback: the published port needs all interfaces"
     assert [s.type for s in settings.sinks] == ["log", "alertmanager"]
     assert settings.sinks[1].options["url"].startswith("http://alertmanager:9093")

@@ -96,6 +96,7 @@ def test_selectors_config_secret_and_autoscaling_fit_together(overlay, monkeypat
     for key in [k for k in os.environ if k.startswith("MONITOR_")]:
         monkeypatch.delenv(key)
     settings = Settings(**yaml.safe_load(objects["ConfigMap"]["data"]["textmon.yaml"]))
+    assert settings.http.host == "0.0.0.0", "the default is loopback: probes and Prometheus need the pod's IP"
     scaled = objects["ScaledObject"]["spec"]
     assert scaled["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     assert "replicas" not in deployment["spec"], "KEDA owns the replica count"

@@ -80,7 +80,10 @@ def test_backtest_classifies_raw_messages_first(tmp_path: Path, tiny_models):
     data["rules"] = [{"name": "neg", "detector": "negative_share", "threshold": 0.5, "min_volume": 10}]
     path.write_text(yaml.safe_dump(data))
     stream = tmp_path / "raw.jsonl"
-    stream.write_text("\n".join(json.dumps({"text": f"headline {i}", "timestamp": T0 + i}) for i in range(30)) + "\n")
+    lines = [json.dumps({"text": f"headline {i}", "timestamp": T0 + i}) for i in range(30)]
+    poison = ['{"text": "deep", "x": ' + "[" * 10_000 + "]" * 10_000 + "}", '{"text": "big", "x": ' + "9" * 5_000 + "}",
+              "[" * 10_000 + "]" * 10_000, '{"text": "far", "timestamp": -1e300}', '{"topic": {}, "event_time": 1e999}']
+    stream.write_text("\n".join(lines[:10] + poison + lines[10:]) + "\n")
     result = cli("--config", str(path), "backtest", str(stream), "--json")
     assert result.returncode == 0, result.stderr
     [note] = [json.loads(line) for line in result.stdout.splitlines()]

@@ -31,6 +31,13 @@ MALFORMED = {
     json.dumps({"text": "ok", "timestamp": "yesterday"}).encode(): "wrong_type",
     b'{"text": "ok", "timestamp": NaN}': "wrong_type",  # trends cannot place it in a bucket
     json.dumps({"text": "ok", "timestamp": 4_102_444_800}).encode(): "future_time",  # 2100: would close every bucket
+    # poison that once stopped the daemon (and, never committed, stopped it again after every restart)
+    b'{"text": "ok", "x": ' + b"[" * 1_900 + b"]" * 1_900 + b"}": "too_deep",  # RecursionError in the parser
+    b'{"text": "ok", "x": ' + b"[" * 100 + b"]" * 100 + b"}": "too_deep",
+    b'{"text": "ok", "x": ' + b"9" * 2_000 + b"}": "invalid_json",  # an integer of 2,000 digits
+    b'{"text": "ok", "timestamp": -1}': "past_time",  # 30 million empty buckets to close
+    b'{"text": "ok", "timestamp": -1e300}': "past_time",  # OverflowError, once written into the checkpoint
+    json.dumps({"text": "ok", "id": "i" * 300}).encode(): "field_too_long",
 }
 
 
@@ -55,7 +62,7 @@ async def test_every_message_is_enriched_or_dead_lettered_and_alerts_reach_the_w
     good.append(json.dumps({"id": "long", "text": long_text}).encode())
     # a chat producer that truncated UTF-16 text cut an emoji in half: valid JSON, no valid UTF-8
     good.append(b'{"id": "half-emoji", "text": "shares fell sharply at company 0 \\ud83d"}')
-    values = good + list(MALFORMED)
+    values = good[:120] + list(MALFORMED) + good[120:]  # poison between good messages
     await produce(broker.bootstrap, topic, values)
 
     metrics = Metrics()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,13 +18,14 @@ class Broker:
 
     port: int
     data: Path
+    env: dict[str, str] = field(default_factory=dict)  # more for deploy/local-kafka.sh (KAFKA_SASL_SSL_DIR, ...)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def _env(self, keep_data: bool = False) -> dict[str, str]:
-        env = dict(os.environ, KAFKA_PORT=str(self.port), KAFKA_DATA=str(self.data))
+        env = dict(os.environ, KAFKA_PORT=str(self.port), KAFKA_DATA=str(self.data), **self.env)
         if keep_data:
             env["KAFKA_KEEP_DATA"] = "1"
         return env

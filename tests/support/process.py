@@ -31,8 +31,10 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        env.pop("MONITOR_CONFIG", None)
+        # the config file alone configures the daemon: a MONITOR_* variable of the shell running the tests
+        # (MONITOR_HTTP__PORT, say) would win over it, and the test would ask the wrong port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor.cli", "--config", str(self.config), "run"], stdout=log, stderr=log, env=env
