@@ -74,16 +74,38 @@ class Emitter:
         self.settings = settings
         self.metrics = metrics
         self.producer: AIOKafkaProducer | None = None
+        self._renewing = asyncio.Lock()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            acks="all", enable_idempotence=True, linger_ms=5, compression_type=None,
+            max_batch_size=self.settings.producer_batch_bytes, max_request_size=4 * 1024 * 1024,
+            **common_kwargs(self.settings),
+        )
+
+    async def _renew(self, refused_by: AIOKafkaProducer) -> None:
+        """A batch the broker refused for good still used up the idempotent producer's sequence numbers
+        on its partition, so every later record there would fail out of order, for ever. A new producer
+        (a new producer id) starts its sequences afresh; records in flight on the old one fail and are
+        retried on the new one."""
+        async with self._renewing:
+            if self.producer is not refused_by:
+                return  # another batch's refusal renewed it already
+            fresh = self._new_producer()
+            try:
+                await fresh.start()
+            except KafkaError as exc:
+                await fresh.stop()
+                log.warning("producer could not be renewed after a refusal; keeping the old one", error=repr(exc))
+                return
+            self.producer = fresh
+        await refused_by.stop()
 
     async def start(self, stopping: asyncio.Event) -> bool:
         """Connect, retrying with backoff while the broker is away. False if stopped first."""
         delay = self.settings.connect_backoff_initial_seconds
         while not stopping.is_set():
-            producer = AIOKafkaProducer(
-                acks="all", enable_idempotence=True, linger_ms=5, compression_type=None,
-                max_batch_size=self.settings.producer_batch_bytes, max_request_size=4 * 1024 * 1024,
-                **common_kwargs(self.settings),
-            )
+            producer = self._new_producer()
             try:
                 await producer.start()
                 self.producer = producer
@@ -108,13 +130,17 @@ class Emitter:
         delay = 0.2
         while todo:
             futures = []
+            producer = self.producer
             for _, (topic, key, value, headers) in todo:
                 try:
-                    futures.append(await self.producer.send(topic, value=value, key=key, headers=headers))
+                    futures.append(await producer.send(topic, value=value, key=key, headers=headers))
                 except Exception as exc:  # noqa: BLE001 - too large, wrong type: classified below
                     futures.append(_failed(exc))
             results = await asyncio.gather(*futures, return_exceptions=True)
-            refused += [(i, res) for (i, _), res in zip(todo, results) if isinstance(res, BaseException) and is_permanent(res)]
+            now_refused = [(i, res) for (i, _), res in zip(todo, results) if isinstance(res, BaseException) and is_permanent(res)]
+            if now_refused:
+                await self._renew(producer)
+            refused += now_refused
             failed = [item for item, res in zip(todo, results) if isinstance(res, BaseException) and not is_permanent(res)]
             if not failed:
                 return refused

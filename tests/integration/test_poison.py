@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import json
 
-import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -30,10 +29,6 @@ POISON = [
 ]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "unfinished: a batch the broker refuses still consumes the idempotent producer's sequence numbers, so later "
-    "sends to that partition fail with OutOfOrderSequenceNumber and are retried without end; passes only when "
-    "nothing else is sent to the refused record's partition (the producer must be renewed after a refusal)"))
 async def test_poison_pills_neither_stop_nor_stall_the_daemon(broker, tiny_models):
     topic = unique("poison")
     settings = daemon_settings(
