@@ -48,7 +48,8 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
     state = "RESOLVED" if resolved else ("still firing" if alert.reminder else "FIRING")
     since = datetime.fromtimestamp(alert.starts_at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{state}: {alert.rule} — {alert.key}"[:150]}},
+        {"type": "header", "text": {"type": "plain_text",
+                                    "text": f"{state}: {alert.rule} — {alert.labels.get('topics', alert.key)}"[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {escape(alert.summary)}"}},
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": f"*Observed*\n{alert.observed:g}"},
@@ -57,6 +58,9 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
             {"type": "mrkdwn", "text": f"*Since*\n{since}"},
         ]},
     ]
+    if len(alert.parts) > 1:  # an incident: every alert in it, one line each
+        lines = "\n".join(f"• {escape(p.rule)} on {escape(p.key)}: {escape(p.summary)}" for p in alert.parts[:10])
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Parts*\n{lines}"}})
     if alert.terms:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Terms: " + escape(", ".join(alert.terms))}]})
     if alert.exemplars and not resolved:

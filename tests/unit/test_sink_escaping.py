@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 
 import pytest
 import structlog
@@ -53,6 +54,16 @@ def test_slack_blocks_escape_every_control_sequence() -> None:
     assert "&lt;!channel&gt; markets crash" in joined
     assert "&lt;https://evil.example|Reset your password&gt;" in joined
     assert "a&amp;b" in joined
+
+
+async def test_an_incident_lists_its_parts_in_slack_escaped_too() -> None:
+    other = replace(ALERT, rule="volume-surge", key="sport", summary=HOSTILE[2])
+    incident = replace(ALERT, parts=(ALERT, other), labels={**ALERT.labels, "topics": "markets <!here>,sport"})
+    payload = blocks(incident)
+    [parts] = [t for t in mrkdwn_texts(payload) if t.startswith("*Parts*")]
+    assert parts.count("\n• ") == 2 and "volume-surge on sport: &lt;@U123&gt; &amp; &lt;#C456&gt;" in parts
+    assert "<!" not in parts
+    assert payload[0]["text"]["text"].endswith("markets <!here>,sport"), "the header is plain text, shown as typed"
 
 
 async def test_every_http_sink_delivers_hostile_text_as_data() -> None:
