@@ -3,7 +3,6 @@ and the plain negative-share threshold."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 from pydantic import Field
