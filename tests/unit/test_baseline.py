@@ -95,3 +95,19 @@ def test_a_surge_in_a_bucket_across_an_hour_boundary_is_learned_as_the_surge_it_
     assert store.last_closed == store.index(straddling)
     assert baseline.last_high_outlier == 2000 and baseline.last_low_outlier < 0
     assert baseline.dispersion == 1.0 and baseline.level > 100.0
+
+
+def test_an_hour_of_silence_barely_lowers_the_level_so_traffic_coming_back_is_no_surge() -> None:
+    counts = poisson_day_cycle(5)
+    warm = learn([(t, c) for t, c in counts if t < START + 30 * 3600])
+    assert warm.profile_ready
+    before = warm.level
+    silent = [(START + 30 * 3600 + i * BUCKET, 0.0) for i in range(12)]  # an hour of 5-minute buckets
+    after = learn(silent, warm)
+    # learnt at full weight, an hour of zeros cuts the level by 7 % here (12 of its 120-bucket half-life), by
+    # 29 % with one-minute buckets
+    assert after.level >= 0.97 * before
+    quiet_day = learn([(START + 31 * 3600 + i * BUCKET, 0.6 * after.expected(START + 31 * 3600 + i * BUCKET))
+                       for i in range(288)], after)
+    # a lasting drop is still learnt: slowly where it is beyond 3 sd (busy hours), at full weight elsewhere
+    assert quiet_day.level <= 0.9 * before
