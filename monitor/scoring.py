@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from monitor.records import Alert, AlertState
+from monitor.trends import ALL
 
-ALL = "__all__"
 DAY = 86400.0
 
 

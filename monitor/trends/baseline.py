@@ -63,7 +63,8 @@ class TopicBaseline:
     neg_rate: float = 0.0  # EWMA of negative messages per bucket
     all_rate: float = 0.0  # EWMA of messages per bucket, long half-life (for the share)
     sent_mean: float = 0.0
-    sent_var: float = 0.05
+    sent_var: float = 0.05  # no longer learnt (the drift rule reads message_var and sent_tau2); kept so that
+    # checkpoints written before load unchanged
     sent_seen: int = 0
     profile: list[float] = field(default_factory=lambda: [1.0] * HOURS)
     profile_ready: bool = False
@@ -129,7 +130,6 @@ class TopicBaseline:
         else:
             d = mean - self.sent_mean
             self.sent_mean += s * d
-            self.sent_var = max(1e-4, (1 - s) * self.sent_var + s * d * d)
             if message_variance is not None:
                 self.message_var = max(1e-3, (1 - s) * self.message_var + s * message_variance)
             self.sent_tau2 = max(0.0, (1 - s) * self.sent_tau2 + s * (d * d - self.message_var / n))
