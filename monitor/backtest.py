@@ -116,7 +116,7 @@ def replay(stream: Iterable[Enriched | None], settings: Settings, batch_size: in
            features: Callable[[Enriched], TextFeatures] | None = None) -> BacktestResult:
     """Enriched records (None: an unusable line) through trends and rules, as the daemon would judge
     them; ``features`` may supply each record's text features (a benchmark caches them)."""
-    from monitor.daemon import trend_config
+    from monitor.wiring import trend_config
     from monitor.trends import TrendStore
 
     # offline there is no partition to wait for: buckets may close from the first record on

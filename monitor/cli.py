@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="YAML or TOML settings file (also MONITOR_CONFIG)")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="consume, classify, trend and alert until SIGTERM/SIGINT")
+    run.add_argument("--role", choices=("all", "classify", "judge", "deliver"), default=None,
+                     help="all (default, also MONITOR_ROLE): every stage in one process; classify, judge or deliver: "
+                          "one tier of the two-tier layout (deploy/README.md)")
     run.set_defaults(func=_run)
     cfg = sub.add_parser("config", help="print the effective settings with secrets masked")
     cfg.set_defaults(func=_config)
@@ -87,14 +90,15 @@ def _config(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from monitor.daemon import Daemon
+    if args.role is not None:
+        settings = settings.model_copy(update={"role": args.role})
     from monitor.logs import configure_logging
     from monitor.models.base import ModelLoadError
     from monitor.sinks import SinkConfigError
 
     configure_logging(settings.log.level, settings.log.format)
     try:
-        daemon = Daemon(settings)
+        daemon = _daemon_for(settings)
     except SinkConfigError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -119,6 +123,21 @@ def _run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         print(f"cannot restore trend state: {exc}", file=sys.stderr)
         return 1
+
+
+def _daemon_for(settings):  # type: ignore[no-untyped-def]
+    """The process for the role: judge and delivery never import the models."""
+    if settings.role == "judge":
+        from monitor.tiers.judge import Judge
+
+        return Judge(settings)
+    if settings.role == "deliver":
+        from monitor.tiers.deliver import Delivery
+
+        return Delivery(settings)
+    from monitor.daemon import Daemon
+
+    return Daemon(settings)
 
 
 def _replay(args: argparse.Namespace) -> int:

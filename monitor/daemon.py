@@ -50,9 +50,12 @@ from monitor.stall import CommitStallDetector
 from monitor.settings import Settings
 from monitor.sinks import OutboxLimits, SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
-from monitor.trends import BaselineConfig, TrendConfig, TrendStore
+from monitor.trends import TrendStore
+from monitor.wiring import state_dir, trend_config
 from monitor.trends.order import ReleaseOrder
 from monitor.trends.store import TextFeatures
+from monitor.tiers.staged import StagedOutput
+from monitor.tiers.writer import Fenced, Pending
 
 log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
@@ -89,14 +92,21 @@ class Daemon:
         self.classifier = classifier
         self.tracker = OffsetTracker()
         self.decoder = Decoder(settings.input)
+        self.classify_only = settings.role == "classify"
+        # the classify tier keeps no state: its records are staged and commit with their input offsets
+        self.staged = StagedOutput(settings, self.metrics) if self.classify_only else None
         self.source = KafkaSource(
-            settings.kafka, self.tracker, self.metrics, settings.shutdown_grace_seconds / 2, self._checkpoint,
-            on_backlog=self._expect,
+            settings.kafka, self.tracker, self.metrics, settings.shutdown_grace_seconds / 2,
+            None if self.classify_only else self._checkpoint, on_backlog=None if self.classify_only else self._expect,
+            committer=self._commit_staged if self.classify_only else None,
+            on_assigned=self.staged.assign if self.staged else None,
+            on_revoked=self.staged.revoke if self.staged else None,
         )
         self.emitter = Emitter(settings.kafka, self.metrics)
+        sinks = () if settings.role == "classify" else settings.sinks  # the classify tier raises no alerts
         self.sinks = SinkDispatcher(
-            [load_sink(s) for s in settings.sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id,
-            limits=[OutboxLimits(s.outbox_max_entries, s.outbox_max_age_seconds) for s in settings.sinks],
+            [load_sink(s) for s in sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id,
+            limits=[OutboxLimits(s.outbox_max_entries, s.outbox_max_age_seconds) for s in sinks],
         )
         self.trends = TrendStore(trend_config(settings))
         self.alerts = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
@@ -199,10 +209,11 @@ class Daemon:
             ]
             for task in tasks:
                 task.add_done_callback(self._stage_ended)
-            judge = asyncio.create_task(self._judge_loop(), name="judge")
-            judge.add_done_callback(self._stage_ended)  # a failing rule stops the daemon, as it does in a batch
-            aux = [asyncio.create_task(self._commit_loop(), name="commit"), asyncio.create_task(self._probe_loop(), name="probe"),
-                   judge]
+            aux = [asyncio.create_task(self._commit_loop(), name="commit"), asyncio.create_task(self._probe_loop(), name="probe")]
+            if not self.classify_only:
+                judge = asyncio.create_task(self._judge_loop(), name="judge")
+                judge.add_done_callback(self._stage_ended)  # a failing rule stops the daemon, as it does in a batch
+                aux.append(judge)
             await self._fetch_loop()
             await self._drain(tasks)
             await self._judge_unjudged()
@@ -221,6 +232,8 @@ class Daemon:
                 task.cancel()
             await _settle(tasks)
             await self.sinks.stop()
+            if self.staged is not None:
+                await self.staged.stop()
             await self.source.stop()
             await self.emitter.stop()
             await self.server.stop()
@@ -239,6 +252,8 @@ class Daemon:
         self.request_stop()
 
     def _restore(self) -> None:
+        if self.classify_only:
+            return
         state = self.checkpoint_file.load()
         if state is None:
             return
@@ -312,8 +327,9 @@ class Daemon:
                 if isinstance(decoded, DeadLetter):
                     await self._dead.put(decoded)
                 else:
-                    self.order.fetched((pos.topic, pos.partition), pos.offset)
-                    self.trends.expect((pos.topic, pos.partition))
+                    if not self.classify_only:
+                        self.order.fetched((pos.topic, pos.partition), pos.offset)
+                        self.trends.expect((pos.topic, pos.partition))
                     await self._messages.put(decoded)
             self.metrics.in_flight.set(self.tracker.in_flight)
             self.metrics.in_flight_limit.set(high)
@@ -357,7 +373,8 @@ class Daemon:
                 self.metrics.tokenize_seconds.observe(time.perf_counter() - started)
                 for dead, message in refused:
                     pos = message.position  # trends' watermark must not wait for it
-                    self.order.trended((pos.topic, pos.partition), pos.offset, message.event_time)
+                    if not self.classify_only:
+                        self.order.trended((pos.topic, pos.partition), pos.offset, message.event_time)
                     await self._dead.put(dead)
                 self._tokenized.put_nowait(tokenized)
         self._tokenized.put_nowait(_END)
@@ -503,12 +520,22 @@ class Daemon:
                 task.add_done_callback(publishing.discard)
                 task.add_done_callback(lambda _: slots.release())
                 task.add_done_callback(self._stage_ended)
-                await self._observe(item)
+                if not self.classify_only:
+                    await self._observe(item)
         await asyncio.gather(*publishing)
 
     async def _apply(self, item: _Classified, topic: str) -> None:
         """Publish a batch's enriched records, then mark its offsets done (several batches publish at once)."""
         enriched = item.enriched
+        if self.staged is not None:
+            for e, t in zip(enriched, item.batch.items):
+                pos = e.message.position
+                self.staged.stage((pos.topic, pos.partition), pos.offset,
+                                  Pending(enriched_record(topic, e, t.features), source=pos))
+                self.tracker.done(pos.topic, pos.partition, pos.offset)
+            self._count(enriched, item.batch.route, time.time())
+            self.source.notify_progress()
+            return
         stand_ins = await self.emitter.publish_or_stand_in(
             [enriched_record(topic, e) for e in enriched], [e.message.position for e in enriched],
             self.settings.kafka.dead_letter_topic, self._deadline())
@@ -644,8 +671,14 @@ class Daemon:
                     break
                 items.append(nxt)
             # counted once, under the reason it was dead-lettered for, whether it went whole or as a stand-in
-            await self.emitter.publish_or_stand_in(
-                [dead_letter_record(topic, d) for d in items], [d.raw.position for d in items], topic, self._deadline())
+            if self.staged is not None:
+                for d in items:
+                    pos = d.raw.position
+                    self.staged.stage((pos.topic, pos.partition), pos.offset,
+                                      Pending(dead_letter_record(topic, d), source=pos))
+            else:
+                await self.emitter.publish_or_stand_in(
+                    [dead_letter_record(topic, d) for d in items], [d.raw.position for d in items], topic, self._deadline())
             for d in items:
                 self.metrics.dead_letters.labels(d.reason.value).inc()
                 pos = d.raw.position
@@ -660,9 +693,21 @@ class Daemon:
         return time.monotonic() + self.settings.shutdown_grace_seconds / 2
 
     async def _commit_loop(self) -> None:
+        every = self.settings.tiers.step_seconds if self.classify_only else self.settings.kafka.commit_interval_seconds
         while True:
-            await asyncio.sleep(self.settings.kafka.commit_interval_seconds)
+            await asyncio.sleep(every)
             await self.source.commit()
+
+    async def _commit_staged(self, offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """The classify tier's commit: each partition's staged records with its offset, in one transaction."""
+        assert self.staged is not None
+        try:
+            return await self.staged.commit(offsets)
+        except Fenced as exc:
+            log.error("another process owns a partition now; stopping", error=str(exc))
+            self.failed = True
+            self.request_stop()
+            return {}
 
     async def _probe_loop(self) -> None:
         """Readiness: ask the cluster for metadata every few seconds."""
@@ -702,33 +747,6 @@ def _settle_heap() -> None:
     gc.set_threshold(10_000, 10, 10)
     with suppress(OSError, AttributeError):  # glibc only
         ctypes.CDLL(None).malloc_trim(0)
-
-
-def trend_config(settings: Settings) -> TrendConfig:
-    """The trend store's configuration from settings; retention covers the longest rule window."""
-    t = settings.trends
-    longest = max((r.window_seconds for r in settings.rules), default=0.0)
-    return TrendConfig(
-        bucket_seconds=t.bucket_seconds,
-        allowed_lateness_seconds=t.allowed_lateness_seconds,
-        retention_seconds=max(t.retention_seconds, 2 * longest),
-        dedup_window_seconds=t.dedup_window_seconds,
-        dedup_max_distance=t.dedup_max_distance,
-        dedup_max_entries=t.dedup_max_entries,
-        baseline=BaselineConfig(
-            bucket_seconds=t.bucket_seconds, halflife_buckets=t.halflife_buckets,
-            share_halflife_buckets=t.share_halflife_buckets, warmup_buckets=t.warmup_buckets,
-            profile_after_days=1.0 if t.seasonal_profile else float("inf"),
-        ),
-    )
-
-
-def state_dir(settings: Settings) -> Path:
-    """Where the trend checkpoint lives."""
-    if settings.state.dir is not None:
-        return settings.state.dir
-    cache = Path(os.environ.get("MONITOR_CACHE_DIR", Path.home() / ".cache" / "textmon"))
-    return cache / "state"
 
 
 async def _settle(tasks: list[asyncio.Task[Any]]) -> None:

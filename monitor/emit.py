@@ -47,11 +47,16 @@ class PublishTimeout(Exception):
     """Records could not be written before the deadline (broker away too long)."""
 
 
-def enriched_record(topic: str, record: Enriched) -> OutRecord:
-    """The output-topic record for an enriched message, keyed by message id (compact UTF-8 JSON;
-    orjson writes it in under a microsecond, where the standard library took 14)."""
-    value = orjson.dumps(record.to_json())
-    return (topic, record.message.id.encode(), value, [])
+def enriched_record(topic: str, record: Enriched, features: tuple[list[str], int | None] | None = None) -> OutRecord:
+    """The output-topic record for an enriched message (compact UTF-8 JSON; orjson writes it in
+    under a microsecond, where the standard library took 14). Keyed by message id; with
+    ``features`` (the classify tier) keyed by topic label, so each label has one owner in the
+    judge tier, and carrying the trends' text features, so the judge need not read the text."""
+    body = record.to_json()
+    if features is None:
+        return (topic, record.message.id.encode(), orjson.dumps(body), [])
+    body["trend"] = {"terms": features[0], "fingerprint": features[1]}
+    return (topic, record.topic_label.encode(), orjson.dumps(body), [])
 
 
 def dead_letter_record(topic: str, dead: DeadLetter) -> OutRecord:

@@ -126,3 +126,23 @@ class Metrics:
         self.window_negative_share = Gauge(
             "textmon_window_negative_share", "Share of negative messages in the trend window", ["topic"], registry=r
         )
+        # the two-tier layout (monitor.tiers): which tier this process is, and the judge and delivery tiers
+        self.role = Gauge("textmon_role", "1 for the role this process runs (all, classify, judge, deliver)", ["role"],
+                          registry=r)
+        self.judge_records = Counter("textmon_judge_records_total", "Enriched records counted by the judge tier",
+                                     registry=r)
+        self.judge_tasks = Gauge("textmon_judge_tasks", "Enriched partitions this judge owns", registry=r)
+        self.judge_step_seconds = Histogram(
+            "textmon_judge_step_seconds", "Time to commit one step (changelog, alerts, offsets) for one partition",
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.judge_restore_seconds = Histogram(
+            "textmon_judge_restore_seconds", "Time to restore one partition's state from the changelog",
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.judge_changelog_records = Counter(
+            "textmon_judge_changelog_records_total", "State changes written to the changelog topic", registry=r)
+        self.judge_watermark_lag = Gauge(
+            "textmon_judge_watermark_lag_seconds", "Wall clock minus the oldest owned partition's event-time watermark",
+            registry=r)
+        self.deliver_notifications = Counter(
+            "textmon_deliver_notifications_total", "Notifications the delivery tier handed to a sink", ["sink", "outcome"],
+            registry=r)

@@ -7,6 +7,7 @@ Data flows one way: ``RawRecord`` -> ``Message`` (or ``DeadLetter``) -> ``Predic
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,9 +192,19 @@ class Alert:
     reminder: bool = False
     parts: tuple[Alert, ...] = ()  # an incident's alerts (monitor/alerts/incidents.py); empty for a plain alert
 
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across redeliveries of the same notification, so receivers can drop repeats: the
+        fingerprint, start time and state (and, for an incident, its parts' fingerprints and
+        states, so an update that adds an alert is new). A reminder repeats its notification's key."""
+        parts = ",".join(sorted(f"{p.fingerprint}:{p.state.value}" for p in self.parts))
+        raw = f"{self.fingerprint}|{self.starts_at!r}|{self.state.value}|{parts}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view used by webhook-like sinks."""
         return {
+            "idempotency_key": self.idempotency_key,
             "rule": self.rule,
             "key": self.key,
             "state": self.state.value,

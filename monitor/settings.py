@@ -279,6 +279,32 @@ class AlertingSettings(_Frozen):
     repeat_interval_seconds: float | None = Field(None, gt=0)
 
 
+Role = Literal["all", "classify", "judge", "deliver"]
+
+
+class TierSettings(_Frozen):
+    """The two-tier layout (``role`` other than ``all``): the topics the tiers hand work over, and
+    how often each tier commits its step.
+
+    ``kafka.output_topic`` (enriched records, keyed by topic label) and ``changelog_topic`` must
+    have the same number of partitions: a judge restores enriched partition *n*'s state from
+    changelog partition *n*. ``aggregates_topic`` and ``alerts_topic`` have one partition each, so
+    one judge owns the market-wide series and delivery sees every label's alerts.
+    """
+
+    changelog_topic: str = "news.changelog"
+    aggregates_topic: str = "news.aggregates"
+    alerts_topic: str = "news.alerts"
+    # each step commits, in one transaction per partition, what the step produced with the offsets it consumed
+    step_seconds: float = Field(1.0, gt=0, le=60)
+    # a transaction left open by a process that died is aborted when its partition's next owner starts,
+    # at the latest after this long (until then, read_committed consumers of that partition wait)
+    transaction_timeout_ms: int = Field(15_000, ge=1_000, le=900_000)
+    # transactional ids are "<prefix>-<role>-<topic>-<partition>": one per partition, so the next owner
+    # of a partition fences the last one whatever the pod names (default: kafka.group_id)
+    transactional_id_prefix: str | None = None
+
+
 class StateSettings(_Frozen):
     """Where trend state and the sink outbox live; checkpoints are written before offsets are committed."""
 
@@ -405,7 +431,10 @@ class Settings(BaseSettings):
         toml_file=None,
     )
 
+    # all: one process does everything; classify / judge / deliver: one tier of the two-tier layout
+    role: Role = "all"
     kafka: KafkaSettings = KafkaSettings()
+    tiers: TierSettings = TierSettings()
     input: InputSettings = InputSettings()
     batch: BatchSettings = BatchSettings()
     models: ModelSettings = ModelSettings()

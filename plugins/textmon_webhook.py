@@ -22,6 +22,9 @@ TIMESTAMP_HEADER = "X-Textmon-Timestamp"
 WebhookDeliveryError = DeliveryError
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 class WebhookOptions(RetryOptions):
     """Options of the webhook sink."""
 
@@ -53,6 +56,8 @@ class WebhookSink(HttpSink[WebhookOptions]):
 
         def headers() -> dict[str, str]:
             out = {"Content-Type": "application/json", **opts.headers}
+            # one notification per request is the usual case; a batch is keyed by all of its keys
+            out[IDEMPOTENCY_HEADER] = ",".join(a.idempotency_key for a in alerts)
             if opts.secret is not None:
                 ts = str(int(time.time()))
                 out[TIMESTAMP_HEADER] = ts

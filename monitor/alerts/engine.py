@@ -32,11 +32,15 @@ class EngineStats:
 class AlertEngine:
     """Rules over a trend store, with the Alertmanager-style lifecycle."""
 
-    def __init__(self, rules: list[Rule], alerting: AlertingSettings | None = None, warmup_buckets: int = 60) -> None:
+    def __init__(self, rules: list[Rule], alerting: AlertingSettings | None = None, warmup_buckets: int = 60,
+                 grouped: bool = True) -> None:
+        """``grouped`` false: ``advance`` returns the lifecycle's notifications themselves (the judge
+        tier, whose alerts are grouped into incidents where they are delivered)."""
         # market-wide rules first, so the alerts they raise can inhibit per-topic ones in the same round
         self.rules = sorted(rules, key=lambda r: ALL not in r.settings.topics)
         self.lifecycle = Lifecycle(alerting or AlertingSettings())
         self.incidents = IncidentGrouper(alerting or AlertingSettings())
+        self.grouped = grouped
         self.warmup_buckets = warmup_buckets
         self.stats = EngineStats()
         self._now = 0.0  # the latest evaluation's event time
@@ -55,19 +59,19 @@ class AlertEngine:
         for index in store.due():
             notes = self._evaluate(store, index, model_versions, closed=True)
             self._now = self._clock(store, index)
-            out += self.incidents.step(notes, self._now, wall)
+            out += self.incidents.step(notes, self._now, wall) if self.grouped else notes
             store.close(index, self._clip(store, index))
             self.stats.closed_buckets += 1
         if store.watermark and evaluate_open:
             index = store.index(store.watermark)
             notes = self._evaluate(store, index, model_versions, closed=False)
             self._now = self._clock(store, index)
-            out += self.incidents.step(notes, self._now, wall)
+            out += self.incidents.step(notes, self._now, wall) if self.grouped else notes
         return out
 
     def tick(self, wall: float) -> list[Alert]:
         """Incident notifications that came due on the wall clock while event time stood still."""
-        return self.incidents.step([], self._now, wall)
+        return self.incidents.step([], self._now, wall) if self.grouped else []
 
     def to_state(self) -> dict[str, object]:
         """Lifecycle and open incidents as plain data, for the checkpoint."""

@@ -39,11 +39,15 @@ class _Rebalance(ConsumerRebalanceListener):
         await self.source.wait_partitions_idle(keys)
         await self.source.commit()
         self.source.tracker.forget(keys)
+        if self.source.on_revoked is not None:
+            await self.source.on_revoked(keys)
         log.info("partitions revoked", partitions=[f"{t}-{p}" for t, p in keys])
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.source.metrics.rebalances.inc()
         log.info("partitions assigned", partitions=[f"{tp.topic}-{tp.partition}" for tp in assigned])
+        if self.source.on_assigned is not None:  # before the first fetch from them
+            await self.source.on_assigned([(tp.topic, tp.partition) for tp in assigned])
         await self.source.report_backlog(assigned)
 
 
@@ -54,8 +58,17 @@ class KafkaSource:
         self, settings: KafkaSettings, tracker: OffsetTracker, metrics: Metrics, drain_timeout: float,
         before_commit: Callable[[dict[tuple[str, int], int]], Awaitable[None]] | None = None,
         on_backlog: Callable[[list[tuple[str, int]]], None] | None = None,
+        committer: Callable[[dict[tuple[str, int], int]], Awaitable[dict[tuple[str, int], int]]] | None = None,
+        on_assigned: Callable[[list[tuple[str, int]]], Awaitable[None]] | None = None,
+        on_revoked: Callable[[list[tuple[str, int]]], Awaitable[None]] | None = None,
     ) -> None:
+        """``committer``, when given, commits instead of the consumer (the classify tier: in a transaction
+        with the records staged below the offsets) and returns what it committed; ``on_assigned`` and
+        ``on_revoked`` run inside the rebalance, before the first fetch and after the last commit."""
         self.settings = settings
+        self.committer = committer
+        self.on_assigned = on_assigned
+        self.on_revoked = on_revoked
         self.before_commit = before_commit
         self.on_backlog = on_backlog
         self.tracker = tracker
@@ -226,6 +239,12 @@ class KafkaSource:
                 return
             if self.before_commit is not None:
                 await self.before_commit(offsets)
+            if self.committer is not None:
+                offsets = await self.committer(offsets)
+                self.tracker.mark_committed(offsets)
+                if offsets:
+                    self.metrics.commits.labels("ok").inc()
+                return
             try:
                 await self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in offsets.items()})
             except (CommitFailedError, KafkaConnectionError, KafkaError) as exc:

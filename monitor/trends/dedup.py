@@ -41,6 +41,14 @@ class NearDuplicateIndex:
             self._forget()
         return False
 
+    def remember(self, fp: int, event_time: float) -> None:
+        """Add a fingerprint without looking it up (restoring what another process remembered)."""
+        for band, table in enumerate(self._bands):
+            table.setdefault(fp >> (16 * band) & 0xFFFF, []).append(fp)
+        self._order.append((event_time, fp))
+        while len(self._order) > self.max_entries:
+            self._forget()
+
     def __len__(self) -> int:
         return len(self._order)
 

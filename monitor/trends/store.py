@@ -99,6 +99,31 @@ class AddResult:
 
 
 @dataclass(slots=True)
+class Observed:
+    """What trends read from one classified message (an ``Enriched`` record, or the judge tier's
+    decoded enriched record, which never builds one)."""
+
+    key: str  # topic label
+    event_time: float
+    sentiment_label: str
+    sentiment_value: float | None  # P(positive) - P(negative); None when no sentiment model ran
+    sentiment_score: float
+    id: str
+    snippet: str
+    partition: tuple[str, int]  # the input partition, for the watermark
+
+
+@dataclass(slots=True)
+class Changes:
+    """What a store changed since the caller last took it (the judge tier's changelog reads it)."""
+
+    buckets: set[tuple[str, int]] = field(default_factory=set)  # (key, index) counted into
+    pruned: list[tuple[str, int]] = field(default_factory=list)  # (key, index) dropped past retention
+    fingerprints: list[tuple[float, int]] = field(default_factory=list)  # (event time, fingerprint) remembered
+    closed: list[int] = field(default_factory=list)  # bucket indices closed
+
+
+@dataclass(slots=True)
 class TrendConfig:
     """Bucket width, lateness, retention and baseline smoothing."""
 
@@ -111,6 +136,7 @@ class TrendConfig:
     exemplars: int = 5
     idle_partition_seconds: float = 30.0
     startup_grace_seconds: float = 0.0  # wall time before the first bucket may close (lets every partition report)
+    market_wide: bool = True  # count every record under ``__all__`` too (the judge tier's tasks do not: see monitor.tiers)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
 
@@ -129,6 +155,7 @@ class TrendStore:
         self.age = 0  # buckets closed since the store began
         self._partitions: dict[tuple[str, int], list[float]] = {}  # -> [max event time, last seen (monotonic)]
         self._started: float | None = None
+        self.changes: Changes | None = None  # set by a caller that wants to know what changed (monitor.tiers)
 
     @property
     def bucket_seconds(self) -> float:
@@ -184,24 +211,42 @@ class TrendStore:
         self._advance(partition, t)
 
     def _add(self, record: Enriched, terms: list[str], fingerprint: int | None, advance: bool = True) -> AddResult:
-        key = record.topic_label
-        t = record.message.event_time
+        sentiment = record.prediction.tasks.get("sentiment")
+        value = None
+        if sentiment is not None:
+            value = sentiment.distribution.get("positive", 0.0) - sentiment.distribution.get("negative", 0.0)
+        m = record.message
+        return self.add_observed(
+            Observed(record.topic_label, m.event_time, record.sentiment_label, value,
+                     sentiment.score if sentiment is not None else 0.0, m.id, m.text[:SNIPPET_CHARS],
+                     (m.position.topic, m.position.partition)),
+            terms, fingerprint, advance)
+
+    def add_observed(self, record: Observed, terms: list[str], fingerprint: int | None, advance: bool = True) -> AddResult:
+        """Count one observation (with its text features); ``add_batch`` for callers without ``Enriched`` records."""
+        key = record.key
+        t = record.event_time
         if not representable(t):
             return AddResult(key, late=True)
         index = self.index(t)
         if self.last_closed is not None and index <= self.last_closed:
             return AddResult(key, late=True)
         duplicate = fingerprint is not None and self.dedup.seen_fingerprint(fingerprint, t)
+        changes = self.changes
+        if changes is not None:
+            if fingerprint is not None and not duplicate:
+                changes.fingerprints.append((t, fingerprint))
         found = None if duplicate else terms
-        for k in (key, ALL):
+        for k in (key, ALL) if self.config.market_wide else (key,):
             bucket = self._bucket(k, index)
+            if changes is not None:
+                changes.buckets.add((k, index))
             if found is None:
                 bucket.duplicates += 1
                 continue
             self._count(bucket, record, found)
         if advance:
-            pos = record.message.position
-            self._advance((pos.topic, pos.partition), t)
+            self._advance(record.partition, t)
         return AddResult(key, duplicate=duplicate)
 
     def _bucket(self, key: str, index: int) -> Bucket:
@@ -237,6 +282,16 @@ class TrendStore:
         # before the first bucket closes the watermark may still move back as partitions report
         self.watermark = mark if self.last_closed is None else max(self.watermark, mark)
 
+    def source_times(self) -> dict[tuple[str, int], float]:
+        """Each input partition's newest counted event time (what the watermark is the minimum of)."""
+        return {k: v[0] for k, v in self._partitions.items() if math.isfinite(v[0])}
+
+    def restore_source_times(self, times: dict[tuple[str, int], float]) -> None:
+        """``source_times`` from another process: each partition holds the watermark as if just seen."""
+        now = time.monotonic()
+        for key, t in times.items():
+            self._partitions[key] = [t, now]
+
     def add_counts(self, key: str, t: float, by_sentiment: dict[str, int], sentiment_sum: float) -> bool:
         """Add pre-aggregated counts (backtests and simulations); False when the bucket already closed."""
         if not (representable(t) and math.isfinite(sentiment_sum)):
@@ -252,19 +307,17 @@ class TrendStore:
         self._advance(("", 0), t)
         return True
 
-    def _count(self, bucket: Bucket, record: Enriched, found: list[str]) -> None:
+    def _count(self, bucket: Bucket, record: Observed, found: list[str]) -> None:
         bucket.count += 1
         bucket.by_sentiment[record.sentiment_label] += 1
         bucket.terms.update(found)
-        sentiment = record.prediction.tasks.get("sentiment")
-        if sentiment is None:
+        value = record.sentiment_value
+        if value is None:
             return
-        dist = sentiment.distribution
-        value = dist.get("positive", 0.0) - dist.get("negative", 0.0)
         bucket.sentiment_sum += value
         bucket.sentiment_sq += value * value
         if record.sentiment_label == "negative":
-            bucket.exemplars.append((round(sentiment.score, 4), record.message.id, record.message.text[:SNIPPET_CHARS]))
+            bucket.exemplars.append((round(record.sentiment_score, 4), record.id, record.snippet))
             if len(bucket.exemplars) > 2 * self.config.exemplars:
                 bucket.exemplars.sort(reverse=True)
                 del bucket.exemplars[self.config.exemplars :]
@@ -316,6 +369,10 @@ class TrendStore:
         for key in list(self.buckets):
             for i in [i for i in self.buckets[key] if i < oldest]:
                 del self.buckets[key][i]
+                if self.changes is not None:
+                    self.changes.pruned.append((key, i))
+        if self.changes is not None:
+            self.changes.closed.append(index)
 
     def window(self, key: str, seconds: float, end_index: int | None = None) -> WindowStats:
         """Stats for ``key`` over the ``seconds`` of buckets ending with ``end_index`` (default: newest closed)."""

@@ -1,0 +1,290 @@
+"""The judge tier: per-label trends, baselines and alert lifecycles over the enriched topic.
+
+    enriched (keyed by label) -> one JudgeTask per owned partition -> every step_seconds, per task,
+    one transaction: changelog changes + closed buckets (aggregates) + alerts + consumed offset
+
+On assignment a partition's producer starts first (fencing the last owner, aborting what it left
+open), then its task is restored from changelog partition *n*; only then is the partition read.
+On revocation each task commits a last step, then is dropped. A process that finds itself fenced
+stops (exit 1): another owns its partitions, and the state it holds is stale.
+
+Watermarks: the classify tier releases each input partition's records in offset order, so a task
+sees, per input partition, the records of its labels in order. Its watermark is the minimum over
+input partitions of the newest event time counted, each partition holding it for at most
+``trends.idle_partition_seconds`` of wall time after its last record: a classify replica that
+stalls holds the buckets open that long, after which its records count as late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from monitor import __version__
+from monitor.kafka_config import common_kwargs
+from monitor.logs import get_logger
+from monitor.metrics import Metrics
+from monitor.redact import register_settings
+from monitor.server import HealthServer, without_text
+from monitor.settings import Settings
+from monitor.tiers.task import JudgeTask
+from monitor.tiers.writer import Fenced, PartitionWriter, Pending, StepFailed, transactional_id
+
+log = get_logger(__name__)
+OPEN_BUCKET_EVERY_SECONDS = 0.2  # as in the all-in-one daemon
+MAX_RECORDS = 20_000  # per fetch
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, judge: Judge) -> None:
+        self.judge = judge
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.judge.release([tp.partition for tp in revoked if tp.topic == self.judge.topic])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.judge.take([tp.partition for tp in assigned if tp.topic == self.judge.topic])
+
+
+class Judge:
+    """Runs the judge tier until ``request_stop``."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        register_settings(settings)
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.metrics.role.labels("judge").set(1)
+        self.topic = settings.kafka.output_topic
+        self.group = f"{settings.kafka.group_id}-judge"
+        self.tasks: dict[int, JudgeTask] = {}
+        self.writers: dict[int, PartitionWriter] = {}
+        self.unsent: dict[int, list[Pending]] = {}  # a failed step's records, sent first by the next
+        self.consumer: AIOKafkaConsumer | None = None
+        self.stopping = asyncio.Event()
+        self.failed = False
+        self.consuming = False
+        self.sources: list[tuple[str, int]] = []
+        token = settings.http.auth_token
+        self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
+                                   token.get_secret_value() if token is not None else None, lambda: [])
+        self.http_port: int | None = None
+
+    def readiness(self) -> dict[str, bool]:
+        return {"consuming": self.consuming, "models_loaded": True, "broker_reachable": self.consuming,
+                "commits_advancing": not self.failed}
+
+    def status(self) -> dict[str, Any]:
+        """The status page's data, over the labels this judge owns."""
+        topics, firing = [], []
+        for task in self.tasks.values():
+            store = task.store
+            window = task.engine.rules[0].window_seconds if task.engine.rules else 300.0
+            for key in store.keys():
+                stats = store.window(key, window)
+                topics.append({"topic": key, "partition": task.partition,
+                               "window": {"seconds": window, "count": stats.count, "by_sentiment": stats.by_sentiment,
+                                          "negative_share": round(stats.share("negative"), 4),
+                                          "mean_sentiment": round(stats.mean_sentiment, 4)},
+                               "series": store.series(key)})
+            firing += [a.to_json() if self.settings.http.expose_text else without_text(a.to_json())
+                       for a in task.engine.firing]
+        return {"version": __version__, "role": "judge", "partitions": sorted(self.tasks), "topics": topics,
+                "alerts": firing}
+
+    def request_stop(self) -> None:
+        if not self.stopping.is_set():
+            log.info("stop requested; committing the last step")
+            self.stopping.set()
+
+    # -- ownership ----------------------------------------------------------------------------
+    async def take(self, partitions: list[int]) -> None:
+        """Fence the last owner of each partition, restore its task from the changelog."""
+        s = self.settings
+        prefix = s.tiers.transactional_id_prefix or s.kafka.group_id
+        for p in partitions:
+            if p in self.tasks:
+                continue
+            started = time.perf_counter()
+            writer = PartitionWriter(s.kafka, transactional_id(prefix, "judge", self.topic, p),
+                                     s.tiers.transaction_timeout_ms, s.kafka.dead_letter_topic)
+            await writer.start()  # aborts a transaction the last owner left open, so the changelog is settled
+            records = await self._read_changelog(p)
+            task = JudgeTask.restore(p, s, records) if records else JudgeTask(p, s)
+            task.expect_sources(self.sources)
+            self.tasks[p], self.writers[p] = task, writer
+            seconds = time.perf_counter() - started
+            self.metrics.judge_restore_seconds.observe(seconds)
+            log.info("partition taken", partition=p, restored_keys=len(records), labels=task.store.keys(),
+                     watermark=task.store.watermark, seconds=round(seconds, 3))
+        self.metrics.judge_tasks.set(len(self.tasks))
+
+    async def release(self, partitions: list[int]) -> None:
+        """Commit a last step for each partition, then drop its task."""
+        owned = [p for p in partitions if p in self.tasks]
+        if not owned:
+            return
+        await self.step(owned)
+        for p in owned:
+            self.tasks.pop(p, None)
+            self.unsent.pop(p, None)
+            writer = self.writers.pop(p, None)
+            if writer is not None:
+                await writer.stop()
+        self.metrics.judge_tasks.set(len(self.tasks))
+        log.info("partitions released", partitions=owned)
+
+    async def _read_changelog(self, partition: int) -> dict[bytes, bytes]:
+        """Changelog partition ``partition``, compacted in memory: the latest value per key."""
+        tp = TopicPartition(self.settings.tiers.changelog_topic, partition)
+        reader = AIOKafkaConsumer(enable_auto_commit=False, isolation_level="read_committed",
+                                  auto_offset_reset="earliest", **common_kwargs(self.settings.kafka))
+        await reader.start()
+        try:
+            reader.assign([tp])
+            await reader.seek_to_beginning(tp)
+            end = (await reader.end_offsets([tp]))[tp]
+            out: dict[bytes, bytes] = {}
+            while await reader.position(tp) < end:
+                batches = await reader.getmany(tp, timeout_ms=500, max_records=50_000)
+                for record in batches.get(tp, []):
+                    if record.key is None:
+                        continue
+                    if record.value is None:
+                        out.pop(record.key, None)
+                    else:
+                        out[record.key] = record.value
+            return out
+        finally:
+            await reader.stop()
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def run(self) -> int:
+        self.http_port = await self.server.start()
+        try:
+            if not await self._start():
+                return 0
+            await self._loop()
+            await self.step(sorted(self.tasks))
+            return 1 if self.failed else 0
+        except Fenced as exc:
+            log.error("another process owns a partition now; stopping", error=str(exc))
+            return 1
+        finally:
+            consumer, self.consumer = self.consumer, None
+            if consumer is not None:
+                await consumer.stop()
+            for writer in self.writers.values():
+                await writer.stop()
+            await self.server.stop()
+
+    async def _start(self) -> bool:
+        s = self.settings
+        delay = s.kafka.connect_backoff_initial_seconds
+        while not self.stopping.is_set():
+            consumer = AIOKafkaConsumer(
+                group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
+                isolation_level="read_committed", max_poll_interval_ms=s.kafka.max_poll_interval_ms,
+                session_timeout_ms=s.kafka.session_timeout_ms, heartbeat_interval_ms=max(1000, s.kafka.session_timeout_ms // 3),
+                **common_kwargs(s.kafka))
+            try:
+                await consumer.start()
+                await consumer.topics()  # fresh metadata: the input partitions a fresh task waits for
+                self.sources = [(t, p) for t in s.kafka.input_topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+                consumer.subscribe([self.topic], listener=_Rebalance(self))
+                self.consumer = consumer
+                self.consuming = True
+                log.info("judge started", topic=self.topic, group=self.group, input_partitions=len(self.sources))
+                return True
+            except KafkaError as exc:
+                await consumer.stop()
+                log.warning("broker unavailable, retrying", error=repr(exc), retry_in_seconds=round(delay, 2))
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, s.kafka.connect_backoff_max_seconds)
+        return False
+
+    async def _loop(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        last_step = last_open = time.monotonic()
+        while not self.stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
+            touched = set()
+            for tp, records in batches.items():
+                task = self.tasks.get(tp.partition)
+                if task is None or not records:
+                    continue
+                errors = task.add([r.value for r in records if r.value is not None])
+                self.metrics.judge_records.inc(len(records))
+                touched.add(tp.partition)
+                for error in errors[:3]:
+                    log.warning("enriched record left out", partition=tp.partition, error=error)
+            now = time.monotonic()
+            evaluate_open = now - last_open >= OPEN_BUCKET_EVERY_SECONDS
+            if evaluate_open:
+                last_open = now
+            for p, task in self.tasks.items():
+                if p in touched or evaluate_open:
+                    task.judge(evaluate_open)
+            if now - last_step >= self.settings.tiers.step_seconds:
+                last_step = now
+                await self.step(sorted(self.tasks))
+                self._gauges()
+
+    def _gauges(self) -> None:
+        lags = [t.watermark_lag() for t in self.tasks.values() if t.store.watermark]
+        self.metrics.judge_watermark_lag.set(max(lags, default=0.0))
+        late = sum(t.late for t in self.tasks.values())
+        if late > self._late_reported:
+            self.metrics.late_records.inc(late - self._late_reported)
+        self._late_reported = late
+
+    _late_reported = 0
+
+    async def step(self, partitions: list[int]) -> None:
+        """For each partition: its changes, closed buckets and alerts, with its consumed offset, in one transaction."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        t = self.settings.tiers
+        await asyncio.gather(*(self._step_one(p, consumer, t.changelog_topic, t.aggregates_topic, t.alerts_topic)
+                               for p in partitions if p in self.tasks))
+
+    async def _step_one(self, p: int, consumer: AIOKafkaConsumer, changelog: str, aggregates: str, alerts: str) -> None:
+        task = self.tasks[p]
+        tp = TopicPartition(self.topic, p)
+        try:
+            offset = await consumer.position(tp)
+        except (KafkaError, AssertionError, KeyError):
+            return  # not assigned any more: the rebalance listener releases it
+        records = self.unsent.pop(p, [])
+        changes = task.changelog()
+        records += [Pending((changelog, k, v, []), partition=p) for k, v in changes]  # type: ignore[arg-type]
+        records += [Pending((aggregates, str(p).encode(), orjson.dumps(c), [])) for c in task.closed]
+        raised = task.alerts
+        for alert in raised:
+            records.append(Pending((alerts, alert.fingerprint.encode(), orjson.dumps(alert.to_json()),
+                                    [("textmon.idempotency_key", alert.idempotency_key.encode())])))
+        task.closed, task.alerts = [], []
+        started = time.perf_counter()
+        try:
+            await self.writers[p].commit(records, {tp: offset}, self.group)
+        except StepFailed as exc:
+            self.unsent[p] = records
+            self.metrics.commits.labels("failed").inc()
+            log.warning("step failed; retrying with the next one", partition=p, error=str(exc)[:300])
+            return
+        self.metrics.judge_step_seconds.observe(time.perf_counter() - started)
+        self.metrics.judge_changelog_records.inc(len(changes))
+        self.metrics.commits.labels("ok").inc()
+        for alert in raised:
+            self.metrics.alerts.labels(alert.rule, alert.state.value).inc()
+            log.info("alert", rule=alert.rule, topic=alert.key, state=alert.state.value, summary=alert.summary,
+                     reminder=alert.reminder, partition=p)

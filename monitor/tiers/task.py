@@ -1,0 +1,205 @@
+"""One enriched partition's judgement: its labels' trends, baselines and alert lifecycles, and the
+changelog that lets another process carry on with them.
+
+Enriched records are keyed by topic label, so every label lives in exactly one partition and a
+task holds whole labels. A task never counts the market-wide key (``__all__``): no partition
+sees the whole market; the aggregate owner (``monitor.tiers.market``) builds it from every
+task's closed buckets.
+
+The changelog is incremental, keyed so that compaction keeps exactly the current state:
+
+* ``m``: the task's clock and learning (watermark, newest closed bucket, per-input-partition
+  event times, every label's baseline, the alert lifecycles), rewritten after a step that changed it;
+* ``b<key>\\x00<index>``: one retained bucket, rewritten when counted into, deleted (a tombstone)
+  when it falls out of retention;
+* ``d<index>\\x00<n>``: fingerprints the near-duplicate index remembered in one bucket, in
+  chunks that are only ever appended, deleted when they leave the duplicate window.
+
+A step writes these with the offsets it consumed, in one transaction, so the state restored on
+another process is exactly the state after the last committed offset.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from monitor.alerts import AlertEngine, build_rule
+from monitor.records import Alert
+from monitor.settings import Settings
+from monitor.trends import Bucket, TopicBaseline, TrendStore
+from monitor.trends.store import Changes, Observed, SNIPPET_CHARS
+from monitor.wiring import trend_config
+
+META = b"m"
+
+
+class EnrichedRecordError(ValueError):
+    """An enriched record the judge cannot read (not written by the classify tier)."""
+
+
+def observe(value: bytes) -> tuple[Observed, list[str], int | None, dict[str, str]]:
+    """Decode a classify-tier enriched record into what trends need (no ``Enriched`` is built)."""
+    try:
+        body = orjson.loads(value)
+        sentiment = body.get("sentiment")
+        topic = body.get("topic")
+        trend = body["trend"]
+        source = body["input"]
+        dist = sentiment["distribution"] if sentiment else None
+        obs = Observed(
+            topic["label"] if topic else "unknown", float(body["event_time"]),
+            sentiment["label"] if sentiment else "unknown",
+            dist.get("positive", 0.0) - dist.get("negative", 0.0) if dist is not None else None,
+            float(sentiment["score"]) if sentiment else 0.0, str(body["id"]), str(body["text"])[:SNIPPET_CHARS],
+            (str(source["topic"]), int(source["partition"])),
+        )
+        return obs, list(trend["terms"]), trend["fingerprint"], dict(body.get("models") or {})
+    except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
+        raise EnrichedRecordError(f"not a classify-tier enriched record: {exc!r}"[:300]) from None
+
+
+class JudgeTask:
+    """Trends and alert lifecycles for the labels of one enriched partition."""
+
+    def __init__(self, partition: int, settings: Settings) -> None:
+        self.partition = partition
+        config = trend_config(settings)
+        config.market_wide = False
+        self.store = TrendStore(config)
+        self.store.changes = Changes()
+        self.engine = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting,
+                                  settings.trends.warmup_buckets, grouped=False)
+        self.versions: dict[str, str] = {}
+        self.chunks: dict[int, list[bytes]] = {}  # bucket index -> its fingerprint chunks' changelog keys
+        self.changed = False  # the meta record is due
+        self.alerts: list[Alert] = []  # notifications raised since the last step
+        self.closed: list[dict[str, Any]] = []  # closed buckets' counts, for the market-wide owner
+        self.records = 0
+        self.late = 0
+        self.duplicates = 0
+
+    # -- the flow ----------------------------------------------------------------------------
+    def add(self, values: list[bytes]) -> list[str]:
+        """Count a fetched run of enriched records (in partition order); returns errors for those unread."""
+        errors = []
+        for value in values:
+            try:
+                obs, terms, fp, models = observe(value)
+            except EnrichedRecordError as exc:
+                errors.append(str(exc))
+                continue
+            result = self.store.add_observed(obs, terms, fp)
+            self.records += 1
+            self.late += result.late
+            self.duplicates += result.duplicate
+            if models:
+                self.versions = models
+        self.changed = self.changed or bool(values)
+        return errors
+
+    def judge(self, evaluate_open: bool) -> list[Alert]:
+        """Close due buckets and evaluate (the open one when told); notifications wait for the step."""
+        before = len(self.store.changes.closed) if self.store.changes else 0
+        alerts = self.engine.advance(self.store, dict(self.versions), evaluate_open, wall=time.monotonic())
+        closed = self.store.changes.closed[before:] if self.store.changes else []
+        for index in closed:
+            self.closed.append(self._closed_counts(index))
+        if alerts or closed:
+            self.changed = True
+        self.alerts += alerts
+        return alerts
+
+    def _closed_counts(self, index: int) -> dict[str, Any]:
+        buckets = {k: by_index[index].to_state() for k, by_index in self.store.buckets.items() if index in by_index}
+        return {"partition": self.partition, "index": index, "buckets": buckets}
+
+    # -- the changelog -----------------------------------------------------------------------
+    def changelog(self) -> list[tuple[bytes, bytes | None]]:
+        """The changes since the last call, as (key, value) records; a value of None deletes the key."""
+        changes = self.store.changes
+        assert changes is not None
+        out: list[tuple[bytes, bytes | None]] = []
+        for key, index in sorted(changes.buckets):
+            bucket = self.store.buckets.get(key, {}).get(index)
+            if bucket is not None:
+                out.append((_bucket_key(key, index), orjson.dumps(bucket.to_state())))
+        for key, index in changes.pruned:
+            out.append((_bucket_key(key, index), None))
+        by_index: dict[int, list[tuple[float, int]]] = {}
+        for t, fp in changes.fingerprints:
+            by_index.setdefault(self.store.index(t), []).append((t, fp))
+        for index, entries in sorted(by_index.items()):
+            keys = self.chunks.setdefault(index, [])
+            key = b"d%d\x00%d" % (index, len(keys))
+            keys.append(key)
+            out.append((key, orjson.dumps(entries)))
+        horizon = self.store.index(self.store.watermark - self.store.config.dedup_window_seconds) - 1
+        for index in [i for i in self.chunks if i < horizon]:
+            out += [(key, None) for key in self.chunks.pop(index)]
+        if self.changed:
+            out.append((META, orjson.dumps(self._meta())))
+        self.store.changes = Changes()
+        self.changed = False
+        return out
+
+    def _meta(self) -> dict[str, Any]:
+        s = self.store
+        return {
+            "watermark": s.watermark, "last_closed": s.last_closed, "age": s.age,
+            "sources": [[t, p, e] for (t, p), e in s.source_times().items()],
+            "baselines": {k: b.to_state() for k, b in s.baselines.items()},
+            "alerts": self.engine.to_state(), "versions": self.versions,
+        }
+
+    @classmethod
+    def restore(cls, partition: int, settings: Settings, records: dict[bytes, bytes]) -> JudgeTask:
+        """A task from its changelog's compacted content (the latest value per key, deletions applied)."""
+        task = cls(partition, settings)
+        store = task.store
+        meta = records.get(META)
+        if meta is not None:
+            m = orjson.loads(meta)
+            store.watermark, store.last_closed, store.age = m["watermark"], m["last_closed"], m["age"]
+            store.restore_source_times({(t, p): e for t, p, e in m["sources"]})
+            store.baselines = {k: TopicBaseline.from_state(b) for k, b in m["baselines"].items()}
+            task.engine.restore(m["alerts"])
+            task.versions = dict(m.get("versions") or {})
+        chunks: list[tuple[int, int, bytes, bytes]] = []
+        for key, value in records.items():
+            if key.startswith(b"b"):
+                label, _, index = key[1:].rpartition(b"\x00")
+                store.buckets.setdefault(label.decode(), {})[int(index)] = Bucket.from_state(orjson.loads(value))
+            elif key.startswith(b"d"):
+                index, _, n = key[1:].partition(b"\x00")
+                chunks.append((int(index), int(n), key, value))
+        for index, _, key, value in sorted(chunks):
+            task.chunks.setdefault(index, []).append(key)
+            for t, fp in orjson.loads(value):
+                store.dedup.remember(fp, t)
+        store.changes = Changes()
+        return task
+
+    def expect_sources(self, partitions: list[tuple[str, int]]) -> None:
+        """A fresh task waits (bounded) for every input partition before its first bucket closes."""
+        if self.store.last_closed is None:
+            for partition in partitions:
+                self.store.expect(partition)
+
+    def watermark_lag(self) -> float:
+        """Wall clock minus the event-time watermark (0 before anything was counted)."""
+        w = self.store.watermark
+        return max(0.0, time.time() - w) if w and math.isfinite(w) else 0.0
+
+
+def _bucket_key(key: str, index: int) -> bytes:
+    return b"b" + key.encode() + b"\x00" + str(index).encode()
+
+
+def fresh_alert(alert: Alert) -> Alert:
+    """An alert as the alerts topic carries it (no incident parts: those are formed at delivery)."""
+    return replace(alert, parts=())

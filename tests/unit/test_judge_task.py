@@ -1,0 +1,117 @@
+"""A judge task restored from its changelog decides exactly as the task that wrote it would have."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+
+from monitor.emit import enriched_record
+from monitor.records import Enriched, Message, Prediction, SourcePosition, TaskResult
+from monitor.settings import Settings
+from monitor.tiers.task import META, JudgeTask
+from monitor.trends import TrendStore
+
+LABELS = ("business", "tech")
+WORDS = "rates bonds oil gold tariffs merger lawsuit earnings outlook guidance layoffs strike recall probe".split()
+
+
+def _settings() -> Settings:
+    return Settings(trends={"bucket_seconds": 60, "warmup_buckets": 20, "allowed_lateness_seconds": 0})
+
+
+def _stream(n_minutes: int, surge: range) -> list[bytes]:
+    """Enriched records as the classify tier writes them: two labels, a volume and negativity surge in ``surge``."""
+    rng = random.Random(7)
+    features_of = TrendStore().text_features
+    out = []
+    offset = 0
+    for minute in range(n_minutes):
+        for label in LABELS:
+            n = rng.randint(3, 7) * (5 if minute in surge and label == "business" else 1)
+            for _ in range(n):
+                t = 1_700_000_000 + minute * 60 + rng.random() * 59
+                text = " ".join(rng.sample(WORDS, 6)) + f" {offset}"
+                negative = rng.random() < (0.8 if minute in surge else 0.3)
+                sentiment = "negative" if negative else "neutral"
+                dist = {"negative": 0.9, "neutral": 0.1} if negative else {"negative": 0.1, "neutral": 0.9}
+                message = Message(f"m{offset}", text, t, "test", "en", SourcePosition("news", offset % 3, offset))
+                prediction = Prediction({"topic": TaskResult(label, 0.9, {label: 0.9}, "topic@1"),
+                                         "sentiment": TaskResult(sentiment, 0.9, dist, "sentiment@1")})
+                (terms, fp), = features_of([text])
+                out.append(enriched_record("news.enriched", Enriched(message, prediction, t), (terms, fp))[2])
+                offset += 1
+    out.sort(key=lambda v: orjson.loads(v)["event_time"])  # each input partition in order, as classify releases them
+    return out
+
+
+def _compact(log: list[tuple[bytes, bytes | None]]) -> dict[bytes, bytes]:
+    state: dict[bytes, bytes] = {}
+    for key, value in log:
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+    return state
+
+
+def _run(task: JudgeTask, records: list[bytes], chunk: int, log: list[tuple[bytes, bytes | None]] | None = None) -> list[dict]:
+    alerts = []
+    for i in range(0, len(records), chunk):
+        task.add(records[i:i + chunk])
+        alerts += [a.to_json() for a in task.judge(evaluate_open=False)]
+        changes = task.changelog()
+        if log is not None:
+            log += changes
+    return alerts
+
+
+def test_a_restored_task_decides_as_its_old_owner_would_have():
+    records = _stream(90, surge=range(60, 75))
+    first, rest = records[: len(records) * 55 // 100], records[len(records) * 55 // 100:]
+    settings = _settings()
+
+    old = JudgeTask(0, settings)
+    log: list[tuple[bytes, bytes | None]] = []
+    _run(old, first, 50, log)
+    assert old.store.age > settings.trends.warmup_buckets, "the baselines are warm when the partition moves"
+
+    new = JudgeTask.restore(0, settings, _compact(log))
+    assert new.store.baselines.keys() == old.store.baselines.keys()
+    assert new.store.age == old.store.age and new.store.last_closed == old.store.last_closed
+
+    old_alerts = _run(old, rest, 50)
+    new_alerts = _run(new, rest, 50)
+    assert any(a["state"] == "firing" and a["key"] == "business" for a in old_alerts), "the surge alerts"
+    assert new_alerts == old_alerts, "the same notifications, with no new warm-up"
+    assert {k: [b.to_state() for _, b in sorted(v.items())] for k, v in new.store.buckets.items()} == \
+        {k: [b.to_state() for _, b in sorted(v.items())] for k, v in old.store.buckets.items()}
+
+
+def test_copies_seen_before_the_move_are_still_copies_after_it():
+    settings = _settings()
+    records = _stream(10, surge=range(0))
+    old = JudgeTask(0, settings)
+    log: list[tuple[bytes, bytes | None]] = []
+    _run(old, records, 40, log)
+    new = JudgeTask.restore(0, settings, _compact(log))
+    copy = records[-1]
+    new.add([copy])
+    old.add([copy])
+    assert new.duplicates == old.duplicates == 1
+
+
+def test_the_changelog_forgets_what_falls_out_of_retention():
+    settings = Settings(trends={"bucket_seconds": 60, "retention_seconds": 600, "dedup_window_seconds": 300})
+    old = JudgeTask(0, settings)
+    log: list[tuple[bytes, bytes | None]] = []
+    _run(old, _stream(60, surge=range(0)), 40, log)
+    state = _compact(log)
+    buckets = [k for k in state if k.startswith(b"b")]
+    chunks = [k for k in state if k.startswith(b"d")]
+    assert META in state
+    retained = int(old.store.config.retention_seconds / 60)  # the rules' longest window, twice, outlasts the setting
+    assert retained < 40
+    assert 0 < len(buckets) <= 2 * (retained + 3), "about retention's worth of buckets per label, not the whole stream"
+    chunk_buckets = {k.split(b"\x00")[0] for k in chunks}
+    assert 0 < len(chunk_buckets) <= 300 / 60 + 3, "fingerprint chunks only for the duplicate window"
