@@ -55,7 +55,7 @@ from monitor.wiring import state_dir, trend_config
 from monitor.trends.order import ReleaseOrder
 from monitor.trends.store import TextFeatures
 from monitor.tiers.staged import StagedOutput
-from monitor.tiers.writer import Fenced, Pending
+from monitor.tiers.writer import Pending
 
 log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
@@ -701,13 +701,7 @@ class Daemon:
     async def _commit_staged(self, offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         """The classify tier's commit: each partition's staged records with its offset, in one transaction."""
         assert self.staged is not None
-        try:
-            return await self.staged.commit(offsets)
-        except Fenced as exc:
-            log.error("another process owns a partition now; stopping", error=str(exc))
-            self.failed = True
-            self.request_stop()
-            return {}
+        return await self.staged.commit(offsets)
 
     async def _probe_loop(self) -> None:
         """Readiness: ask the cluster for metadata every few seconds."""

@@ -230,6 +230,10 @@ class TrendSettings(_Frozen):
 
     bucket_seconds: float = Field(60.0, gt=0)
     allowed_lateness_seconds: float = Field(30.0, ge=0)
+    # an input partition that sends nothing for this long (wall time) stops holding the watermark back:
+    # a stalled partition (or classify replica) delays every bucket's close by at most this much, and
+    # its records that come later than that count as late
+    idle_partition_seconds: float = Field(30.0, gt=0)
     retention_seconds: float = Field(6 * 3600.0, gt=0)
     warmup_buckets: int = Field(60, ge=0)
     halflife_buckets: float = Field(120.0, gt=0)

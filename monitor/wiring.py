@@ -17,6 +17,7 @@ def trend_config(settings: Settings) -> TrendConfig:
     return TrendConfig(
         bucket_seconds=t.bucket_seconds,
         allowed_lateness_seconds=t.allowed_lateness_seconds,
+        idle_partition_seconds=t.idle_partition_seconds,
         retention_seconds=max(t.retention_seconds, 2 * longest),
         dedup_window_seconds=t.dedup_window_seconds,
         dedup_max_distance=t.dedup_max_distance,

@@ -65,6 +65,8 @@ class Judge:
         self.writers: dict[int, PartitionWriter] = {}
         self.unsent: dict[int, list[Pending]] = {}  # a failed step's records, sent first by the next
         self.consumer: AIOKafkaConsumer | None = None
+        # the rebalance listener runs beside the loop: a step and a change of ownership never interleave
+        self.owning = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.failed = False
         self.consuming = False
@@ -93,8 +95,11 @@ class Judge:
                                "series": store.series(key)})
             firing += [a.to_json() if self.settings.http.expose_text else without_text(a.to_json())
                        for a in task.engine.firing]
-        return {"version": __version__, "role": "judge", "partitions": sorted(self.tasks), "topics": topics,
-                "alerts": firing}
+        partitions = [{"partition": p, "watermark": t.store.watermark, "last_closed": t.store.last_closed,
+                       "sources": {f"{topic}-{part}": e for (topic, part), e in t.store.source_times().items()},
+                       "records": t.records, "late": t.late}
+                      for p, t in sorted(self.tasks.items())]
+        return {"version": __version__, "role": "judge", "partitions": partitions, "topics": topics, "alerts": firing}
 
     def request_stop(self) -> None:
         if not self.stopping.is_set():
@@ -104,6 +109,10 @@ class Judge:
     # -- ownership ----------------------------------------------------------------------------
     async def take(self, partitions: list[int]) -> None:
         """Fence the last owner of each partition, restore its task from the changelog."""
+        async with self.owning:
+            await self._take(partitions)
+
+    async def _take(self, partitions: list[int]) -> None:
         s = self.settings
         prefix = s.tiers.transactional_id_prefix or s.kafka.group_id
         for p in partitions:
@@ -125,18 +134,22 @@ class Judge:
 
     async def release(self, partitions: list[int]) -> None:
         """Commit a last step for each partition, then drop its task."""
-        owned = [p for p in partitions if p in self.tasks]
-        if not owned:
-            return
-        await self.step(owned)
-        for p in owned:
+        async with self.owning:
+            owned = [p for p in partitions if p in self.tasks]
+            if not owned:
+                return
+            await self._step(owned)
+            await self._drop(owned)
+            log.info("partitions released", partitions=owned)
+
+    async def _drop(self, partitions: list[int]) -> None:
+        for p in partitions:
             self.tasks.pop(p, None)
             self.unsent.pop(p, None)
             writer = self.writers.pop(p, None)
             if writer is not None:
                 await writer.stop()
         self.metrics.judge_tasks.set(len(self.tasks))
-        log.info("partitions released", partitions=owned)
 
     async def _read_changelog(self, partition: int) -> dict[bytes, bytes]:
         """Changelog partition ``partition``, compacted in memory: the latest value per key."""
@@ -171,9 +184,6 @@ class Judge:
             await self._loop()
             await self.step(sorted(self.tasks))
             return 1 if self.failed else 0
-        except Fenced as exc:
-            log.error("another process owns a partition now; stopping", error=str(exc))
-            return 1
         finally:
             consumer, self.consumer = self.consumer, None
             if consumer is not None:
@@ -193,8 +203,11 @@ class Judge:
                 **common_kwargs(s.kafka))
             try:
                 await consumer.start()
-                await consumer.topics()  # fresh metadata: the input partitions a fresh task waits for
-                self.sources = [(t, p) for t in s.kafka.input_topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+                # the input partitions a fresh task waits for (each holds the watermark until it reports)
+                cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - aiokafka has no public call
+                self.sources = [(t, p) for t in s.kafka.input_topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+                if not self.sources:
+                    raise KafkaError(f"no partitions found for the input topics {list(s.kafka.input_topics)}")
                 consumer.subscribe([self.topic], listener=_Rebalance(self))
                 self.consumer = consumer
                 self.consuming = True
@@ -250,6 +263,10 @@ class Judge:
 
     async def step(self, partitions: list[int]) -> None:
         """For each partition: its changes, closed buckets and alerts, with its consumed offset, in one transaction."""
+        async with self.owning:
+            await self._step(partitions)
+
+    async def _step(self, partitions: list[int]) -> None:
         consumer = self.consumer
         if consumer is None:
             return
@@ -276,6 +293,12 @@ class Judge:
         started = time.perf_counter()
         try:
             await self.writers[p].commit(records, {tp: offset}, self.group)
+        except Fenced as exc:
+            # the partition moved without a revocation reaching us (a session that expired): its new
+            # owner carries on from the last committed step; what this process holds for it is stale
+            log.warning("partition taken over by another judge; dropping its task", partition=p, error=str(exc)[:300])
+            await self._drop([p])
+            return
         except StepFailed as exc:
             self.unsent[p] = records
             self.metrics.commits.labels("failed").inc()

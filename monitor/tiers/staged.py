@@ -18,7 +18,7 @@ from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.records import DeadLetterReason
 from monitor.settings import Settings
-from monitor.tiers.writer import PartitionWriter, Pending, StepFailed, transactional_id
+from monitor.tiers.writer import Fenced, PartitionWriter, Pending, StepFailed, transactional_id
 
 log = get_logger(__name__)
 Key = tuple[str, int]
@@ -67,6 +67,13 @@ class StagedOutput:
         items = [p for o, p in staged if o < offset]
         try:
             result = await self.writers[key].commit(items, {TopicPartition(*key): offset}, group)
+        except Fenced as exc:
+            # the partition moved without a revocation reaching us (an expired session): its new owner
+            # redoes what was staged here from the last committed offset
+            log.warning("partition taken over by another process; dropping what was staged", partition=f"{key[0]}-{key[1]}",
+                        error=str(exc)[:300])
+            await self.revoke([key])
+            return False
         except StepFailed as exc:
             self.metrics.commits.labels("failed").inc()
             log.warning("step failed; retrying with the next one", partition=f"{key[0]}-{key[1]}", error=str(exc)[:300])

@@ -36,6 +36,7 @@ from monitor.trends.store import Changes, Observed, SNIPPET_CHARS
 from monitor.wiring import trend_config
 
 META = b"m"
+STARVED_SECONDS = 1.0  # a task that received nothing for longer was starved, not left behind by one partition
 
 
 class EnrichedRecordError(ValueError):
@@ -80,13 +81,18 @@ class JudgeTask:
         self.alerts: list[Alert] = []  # notifications raised since the last step
         self.closed: list[dict[str, Any]] = []  # closed buckets' counts, for the market-wide owner
         self.records = 0
+        self._last_add: float | None = time.monotonic()
         self.late = 0
         self.duplicates = 0
 
     # -- the flow ----------------------------------------------------------------------------
     def add(self, values: list[bytes]) -> list[str]:
         """Count a fetched run of enriched records (in partition order); returns errors for those unread."""
-        errors = []
+        errors: list[str] = []
+        now = time.monotonic()
+        if self._last_add is not None and now - self._last_add > STARVED_SECONDS:
+            self.store.pause_idle_clock(now - self._last_add)
+        self._last_add = now
         for value in values:
             try:
                 obs, terms, fp, models = observe(value)

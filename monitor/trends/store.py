@@ -286,6 +286,12 @@ class TrendStore:
         """Each input partition's newest counted event time (what the watermark is the minimum of)."""
         return {k: v[0] for k, v in self._partitions.items() if math.isfinite(v[0])}
 
+    def pause_idle_clock(self, seconds: float) -> None:
+        """Time in which nothing arrived at all does not count toward any partition's idleness (a
+        judge task starved while the classify tier starts or rebalances is not a stalled partition)."""
+        for entry in self._partitions.values():
+            entry[1] += seconds
+
     def restore_source_times(self, times: dict[tuple[str, int], float]) -> None:
         """``source_times`` from another process: each partition holds the watermark as if just seen."""
         now = time.monotonic()
