@@ -53,6 +53,7 @@ class SinkLane:
         self.consumer: AIOKafkaConsumer | None = None
         self.first_offset: dict[tuple[str, ...], int] = {}  # open incident -> offset of its first alert
         self.now = 0.0  # event time: the newest alert's
+        self.now_wall = time.monotonic()
 
     async def start(self) -> None:
         k = self.settings.kafka
@@ -80,14 +81,27 @@ class SinkLane:
                 await self._deliver(note, stopping)
             await self._commit(consumer)
 
+    def _clock(self) -> float:
+        """Event time now: the newest alert's, moved on by the wall time since it came (alerts are the
+        only event time delivery sees, and a quiet stream must still let incidents come due)."""
+        return self.now + (time.monotonic() - self.now_wall)
+
     def _group(self, arrived: list[tuple[int, Alert]]) -> list[Alert]:
+        """Step the grouper alert by alert, in event time, as the all-in-one daemon steps it per evaluation:
+        what came due before an alert's time goes out before the alert joins its incident."""
         by_name = self.grouper.settings.group_by
+        notes: list[Alert] = []
         for offset, alert in arrived:
             key = tuple(alert.labels.get(name, "") for name in by_name)
+            t = alert.ends_at if alert.ends_at is not None else alert.starts_at
+            if t > self._clock():
+                self.now, self.now_wall = t, time.monotonic()
+            notes += self.grouper.step([], self._clock(), time.monotonic())
             if key not in self.grouper.groups:
                 self.first_offset.setdefault(key, offset)
-            self.now = max(self.now, alert.ends_at or alert.starts_at)
-        notes = self.grouper.step([a for _, a in arrived], self.now, time.monotonic())
+            notes += self.grouper.step([alert], self._clock(), time.monotonic())
+        if not arrived:
+            notes += self.grouper.step([], self._clock(), time.monotonic())
         for key in [k for k in self.first_offset if k not in self.grouper.groups]:
             del self.first_offset[key]  # closed: its alerts need not be read again
         return notes
@@ -155,6 +169,7 @@ class Delivery:
         self.lanes = [SinkLane(load_sink(s), settings, self.metrics, s.outbox_max_age_seconds) for s in settings.sinks]
         self.stopping = asyncio.Event()
         self.started = False
+        self.failed = False
         token = settings.http.auth_token
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
                                    token.get_secret_value() if token is not None else None, lambda: [])
@@ -169,6 +184,14 @@ class Delivery:
                 "open_incidents": {lane.sink.name: len(lane.grouper.groups) for lane in self.lanes}}
 
     def request_stop(self) -> None:
+        self.stopping.set()
+
+    def _lane_ended(self, task: asyncio.Task[None]) -> None:
+        """A lane that raises stops the process (exit 1), so its alerts are read again by the next one."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("delivery lane failed", lane=task.get_name(), error=repr(task.exception()))
+        self.failed = True
         self.stopping.set()
 
     async def run(self) -> int:
@@ -189,9 +212,11 @@ class Delivery:
                     delay = min(delay * 2, self.settings.kafka.connect_backoff_max_seconds)
             self.started = True
             tasks = [asyncio.create_task(lane.run(self.stopping), name=f"deliver-{lane.sink.name}") for lane in self.lanes]
+            for task in tasks:
+                task.add_done_callback(self._lane_ended)
             await self.stopping.wait()
             done, _ = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds / 2)
-            return 1 if any(t.exception() for t in done if not t.cancelled()) else 0
+            return 1 if self.failed else 0
         finally:
             for task in tasks:
                 task.cancel()
