@@ -2,10 +2,12 @@
 # A single-node Apache Kafka broker (KRaft mode) on localhost, for the demo and the tests.
 #
 #   deploy/local-kafka.sh start|stop|status|bootstrap
+#   deploy/local-kafka.sh topics ARGS...   # kafka-topics.sh ARGS (e.g. --bootstrap-server ... --list)
 #
 # The broker's jars come from Maven Central once (org.apache.kafka:kafka_2.13 with its
 # dependencies) into $TEXTMON_CACHE/kafka-$KAFKA_VERSION; each start gets a fresh log dir
-# under $KAFKA_DATA unless KAFKA_KEEP_DATA=1.
+# under $KAFKA_DATA unless KAFKA_KEEP_DATA=1. `topics` fetches the command line tools' jar
+# (org.apache.kafka:kafka-tools) the first time it is used.
 #
 # Environment: KAFKA_PORT (default 19092), KAFKA_DATA (default $TEXTMON_CACHE/kafka-run-$KAFKA_PORT),
 # KAFKA_VERSION (default 4.1.1), TEXTMON_CACHE (default ~/.cache/textmon), KAFKA_HEAP (default 512m),
@@ -57,6 +59,31 @@ logger.server.level = INFO
 EOF
   touch "$KAFKA_HOME/.complete"
   rm -rf "$tmp"
+}
+
+# kafka-topics.sh without a Kafka distribution: the tools jar beside the broker's own libraries.
+topics() {
+  fetch
+  if [[ ! -f "$KAFKA_HOME/tools/.complete" ]]; then
+    echo "fetching org.apache.kafka:kafka-tools $KAFKA_VERSION from Maven Central into $KAFKA_HOME/tools" >&2
+    local tmp
+    tmp="$(mktemp -d)"
+    cat >"$tmp/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+  <groupId>textmon.local</groupId><artifactId>kafka-tools</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+    # the tools jar alone: TopicCommand needs nothing the broker's libraries do not already have
+    (cd "$tmp" && mvn -q -B dependency:copy-dependencies -DexcludeTransitive=true -DoutputDirectory="$KAFKA_HOME/tools.tmp") >&2
+    rm -rf "$KAFKA_HOME/tools" && mv "$KAFKA_HOME/tools.tmp" "$KAFKA_HOME/tools"
+    touch "$KAFKA_HOME/tools/.complete"
+    rm -rf "$tmp"
+  fi
+  java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" \
+    -cp "$KAFKA_HOME/libs/*:$KAFKA_HOME/tools/*" org.apache.kafka.tools.TopicCommand "$@"
 }
 
 running() {
@@ -160,5 +187,6 @@ case "${1:-}" in
   status) status ;;
   fetch) fetch ;;
   bootstrap) echo "$BOOTSTRAP" ;;
-  *) echo "usage: $0 start|stop|status|fetch|bootstrap" >&2; exit 2 ;;
+  topics) shift; topics "$@" ;;
+  *) echo "usage: $0 start|stop|status|fetch|bootstrap|topics ARGS..." >&2; exit 2 ;;
 esac

@@ -20,6 +20,8 @@ OUT = Path(__file__).resolve().parent / "dashboards"
 SEL = 'namespace=~"$namespace", instance=~"$instance"'
 TOPIC_SEL = SEL + ', topic=~"$topic"'
 RATE = "$__rate_interval"
+# Joins a per-instance series to the role of the process that exports it (textmon_role{role} is 1).
+BY_ROLE = f"* on (namespace, instance) group_left(role) textmon_role{{{SEL}}}"
 
 
 def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False, fmt: str = "time_series") -> dict[str, Any]:
@@ -174,9 +176,55 @@ def pipeline() -> dict[str, Any]:
             target(f"sum(rate(textmon_trend_replays_skipped_total{{{SEL}}}[{RATE}]))", "redeliveries skipped"),
             target(f"histogram_quantile(0.95, sum by (le) (rate(textmon_checkpoint_seconds_bucket{{{SEL}}}[{RATE}])))", "checkpoint p95 (s)"),
         ], unit="short"),
-    ]
+    ] + tiers()
     return dashboard("textmon-pipeline", "textmon / pipeline",
-                     "Throughput, consumer lag, batching, inference latency, dead letters and sinks.", panels, False)
+                     "Throughput, consumer lag, batching, inference latency, dead letters and sinks; "
+                     "classify, judge and deliver in the two-tier layout.", panels, False)
+
+
+def tiers() -> list[dict[str, Any]]:
+    """The two-tier layout: each role's throughput and lag, the judges' work and state, delivery.
+
+    A single process reports role "all" here and leaves the judge and delivery panels empty.
+    """
+    return [
+        row("Tiers (two-tier layout)"),
+        panel("Processes by role", [target(f"count by (role) (textmon_role{{{SEL}}})", "{{role}}")],
+              kind="stat", w=6, h=5, description="all: one process does everything; classify, judge, deliver: the tiers."),
+        panel("Judge tasks", [target(f"sum by (instance) (textmon_judge_tasks{{{SEL}}})", "{{instance}}")],
+              kind="stat", w=6, h=5,
+              description="Enriched partitions each judge owns; together they should equal the topic's partitions."),
+        panel("Judge watermark behind the clock", [
+            target(f"max by (instance) (textmon_judge_watermark_lag_seconds{{{SEL}}})", "{{instance}}"),
+        ], unit="s", w=12, h=5,
+              description="Wall time minus each judge's event-time watermark (the slowest active input partition's "
+                          "newest event). Buckets close and alerts are decided only behind it."),
+        panel("Classified per second by role", [
+            target(f"sum by (role) (textmon:messages_processed:rate5m{{{SEL}}} {BY_ROLE})", "{{role}}"),
+        ], unit="ops", description="Classify replicas (or the single process), 5-minute rates."),
+        panel("Consumer lag by role", [
+            target(f"sum by (role, topic) (max by (role, topic, partition) (textmon_consumer_lag_messages{{{SEL}}} {BY_ROLE}))",
+                   "{{role}} {{topic}}"),
+        ], description="Classify on the input topics, the judges on the enriched topic."),
+        panel("Judge records per second", [
+            target(f"sum by (instance) (rate(textmon_judge_records_total{{{SEL}}}[{RATE}]))", "{{instance}}"),
+            target(f"sum(rate(textmon_judge_changelog_records_total{{{SEL}}}[{RATE}]))", "changelog records written"),
+        ], unit="ops", description="Enriched records judged, per judge; and state changes written to the changelog."),
+        panel("Judge step time", quantiles("textmon_judge_step_seconds"), unit="s",
+              description="One step: judge what arrived, then commit changelog, aggregates, alerts and offsets in "
+                          "one transaction per partition."),
+        panel("Judge restores (last hour)", [
+            target(f"histogram_quantile(0.95, sum by (le) (increase(textmon_judge_restore_seconds_bucket{{{SEL}}}[1h])))",
+                   "p95 (s)"),
+            target(f"max(increase(textmon_judge_restore_seconds_sum{{{SEL}}}[1h]) / increase(textmon_judge_restore_seconds_count{{{SEL}}}[1h]))",
+                   "mean (s)"),
+            target(f"sum(increase(textmon_judge_restore_seconds_count{{{SEL}}}[1h]))", "restores"),
+        ], description="A partition's state read back from the changelog when a judge is assigned it."),
+        panel("Deliveries by sink and outcome", [
+            target(f"sum by (sink, outcome) (rate(textmon_deliver_notifications_total{{{SEL}}}[{RATE}]))",
+                   "{{sink}} {{outcome}}"),
+        ], unit="ops", description="Notifications the delivery process handled; it commits the alerts topic after delivery."),
+    ]
 
 
 def business() -> dict[str, Any]:

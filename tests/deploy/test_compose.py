@@ -33,7 +33,8 @@ def test_compose_file_follows_the_compose_specification():
 
 
 def test_compose_has_the_whole_stack():
-    assert {"kafka", "kafka-init", "textmon", "replay", "prometheus", "alertmanager", "grafana"} <= set(services())
+    assert {"kafka", "kafka-init", "textmon", "replay", "prometheus", "alertmanager", "grafana", "kafka-init-tiers",
+            "textmon-classify", "textmon-judge", "textmon-deliver"} <= set(services())
 
 
 def test_every_service_has_a_healthcheck_or_a_dependency_condition():
@@ -85,3 +86,61 @@ def test_the_daemon_environment_is_a_valid_settings_tree(monkeypatch):
     assert settings.http.host == "0.0.0.0", "the default is loopback: the published port needs all interfaces"
     assert [s.type for s in settings.sinks] == ["log", "alertmanager"]
     assert settings.sinks[1].options["url"].startswith("http://alertmanager:9093")
+
+
+TIER_SERVICES = {"textmon-classify": "classify", "textmon-judge": "judge", "textmon-deliver": "deliver"}
+
+
+def tier_settings(name: str, monkeypatch) -> Settings:
+    for key in [k for k in os.environ if k.startswith("MONITOR_")]:
+        monkeypatch.delenv(key)
+    for key, value in services()[name]["environment"].items():
+        monkeypatch.setenv(key, str(value))
+    return Settings()
+
+
+def test_the_two_tier_profile_adds_the_tiers_and_leaves_the_default_stack_alone():
+    profiled = {name for name, svc in services().items() if svc.get("profiles")}
+    assert profiled == {"kafka-init-tiers", *TIER_SERVICES}
+    assert all(services()[name]["profiles"] == ["two-tier"] for name in profiled)
+    for name, role in TIER_SERVICES.items():
+        svc = services()[name]
+        assert svc["environment"]["MONITOR_ROLE"] == role
+        assert "ports" not in svc, f"{name}: replicas cannot share a published port"
+        assert int(svc["stop_grace_period"].rstrip("s")) > 30, f"{name}: must outlast the 30 s drain"
+        assert svc["depends_on"]["kafka-init-tiers"]["condition"] == "service_completed_successfully"
+        assert not any(":/var/lib/textmon" in v for v in svc.get("volumes", [])), "state lives in the changelog"
+    init = services()["kafka-init-tiers"]["environment"]
+    judges = services()["textmon-judge"]["deploy"]["replicas"]
+    assert 1 <= judges <= int(init["TIER_PARTITIONS"]), "a judge beyond the enriched partitions owns nothing"
+    assert services()["textmon-deliver"].get("deploy", {}).get("replicas", 1) == 1
+
+
+def test_the_tiers_share_no_group_or_topic_with_the_single_process(monkeypatch):
+    single = tier_settings("textmon", monkeypatch)
+    single_topics = {single.kafka.output_topic, single.kafka.dead_letter_topic, "news.changelog", "news.aggregates",
+                     "news.alerts"}
+    init = services()["kafka-init-tiers"]["environment"]
+    for name, role in TIER_SERVICES.items():
+        settings = tier_settings(name, monkeypatch)
+        env = services()[name]["environment"]
+        assert getattr(settings, "role", role) == role  # validated once the settings know the role
+        assert settings.http.host == "0.0.0.0", "Prometheus scrapes the container's address"
+        assert settings.kafka.input_topics == single.kafka.input_topics, "both layouts judge the same stream"
+        assert settings.kafka.group_id != single.kafka.group_id
+        tier_topics = {settings.kafka.output_topic, settings.kafka.dead_letter_topic,
+                       *(env[k] for k in env if k.startswith("MONITOR_TIERS__") and k.endswith("_TOPIC"))}
+        assert len(tier_topics) == 5 and not tier_topics & single_topics, f"{name} shares topics with textmon"
+        # kafka-init-tiers creates exactly the topics the tiers read (the same anchor).
+        assert {k: v for k, v in env.items() if k.endswith("_TOPIC") or k.endswith("_TOPICS")} == \
+            {k: v for k, v in init.items() if k.endswith("_TOPIC") or k.endswith("_TOPICS")}
+    deliver = tier_settings("textmon-deliver", monkeypatch)
+    assert [s.type for s in deliver.sinks] == ["log", "alertmanager"]
+
+
+def test_prometheus_scrapes_every_tier_replica_as_job_textmon():
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "textmon")
+    (sd,) = job["dns_sd_configs"]
+    assert set(sd["names"]) == set(TIER_SERVICES) and sd["type"] == "A" and sd["port"] == 9464
+    assert any(r.get("target_label") == "namespace" and r.get("replacement") == "compose" for r in job["relabel_configs"])
