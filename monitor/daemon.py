@@ -89,6 +89,7 @@ class Daemon:
         self.settings = settings
         register_settings(settings)  # before anything can log: no credential in any log line
         self.metrics = metrics or Metrics()
+        self.metrics.role.labels(settings.role).set(1)
         self.classifier = classifier
         self.tracker = OffsetTracker()
         self.decoder = Decoder(settings.input)

@@ -6,15 +6,6 @@ import re
 
 from prometheus_client.parser import text_string_to_metric_families
 
-# What the tier roles add (monitor run --role classify|judge|deliver). A daemon whose metrics module
-# does not define them yet cannot show them; once it exports textmon_role, every name must come
-# from its /metrics like any other.
-TIER_METRICS = {
-    "textmon_role", "textmon_judge_records_total", "textmon_judge_tasks", "textmon_judge_changelog_records_total",
-    "textmon_judge_watermark_lag_seconds", "textmon_deliver_notifications_total",
-    *(f"textmon_judge_{h}_seconds_{s}" for h in ("step", "restore") for s in ("bucket", "sum", "count")),
-}
-
 _KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left",
              "group_right", "inf", "nan", "start", "end", "atan2"}
 _SUFFIXES = {
@@ -58,6 +49,5 @@ def exported_names(exposition: str) -> set[str]:
 
 
 def known_names(exposition: str) -> set[str]:
-    """``exported_names``, plus the tier roles' names while the daemon does not define them yet."""
-    names = exported_names(exposition)
-    return names if "textmon_role" in names else names | TIER_METRICS
+    """The metric names the daemon exports (every role's metrics are defined in one module)."""
+    return exported_names(exposition)

@@ -186,6 +186,8 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
         procs["judge1"] = process("judge", "judge1")
         procs["judge3"] = process("judge", "judge3")
 
+        for name in ("classify1", "judge1", "judge3"):
+            await procs[name].wait_ready(180)  # the restarted and added ones take part, and stop cleanly
         await wait_until(lambda: _committed_to_end(bootstrap, f"{base}-two", base), 300)
         await wait_until(lambda: _committed_to_end(bootstrap, f"{base}-two-judge", f"{base}.enriched"), 300)
 
