@@ -69,7 +69,9 @@ class AnalystDesk:
 
     async def _review(self, request: web.Request) -> web.Response:
         limit = _limit(request)
-        return web.json_response({"items": self.review_items(limit)}, headers={"Cache-Control": "no-store"})
+        labels = {task: sorted(known) for task, known in self.labels().items()}
+        return web.json_response({"items": self.review_items(limit), "labels": labels,
+                                  "corrections": self.log is not None}, headers={"Cache-Control": "no-store"})
 
     async def _list(self, request: web.Request) -> web.Response:
         corrections = [c.to_json() for c in self.book.latest(_limit(request))]
