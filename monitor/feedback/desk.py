@@ -1,6 +1,7 @@
 """The analyst's desk: corrections in, the review queue out, over HTTP.
 
-``/api/feedback`` (POST: a correction; GET: the latest ones) and ``/api/review`` (GET). The HTTP
+``/api/feedback`` (POST: a correction; GET: the latest ones), ``/api/review`` (GET) and
+``/api/topics`` (topics defined by example, ``monitor.examples``). The HTTP
 server's middleware (``monitor.server``) guards every state-changing request with
 ``http.admin_token`` before a handler here runs. The daemon owns one desk: it calls ``mount``,
 ``start``, ``observe`` (each classified batch) and ``stop``.
@@ -8,12 +9,16 @@ server's middleware (``monitor.server``) guards every state-changing request wit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from contextlib import suppress
 from typing import Any, Callable, Mapping
 
 from aiohttp import web
 
+from monitor.examples.api import TopicsApi
+from monitor.examples.topics import ExampleTopics
 from monitor.feedback.corrections import CorrectionBook, InvalidCorrection, parse_correction
 from monitor.feedback.log import FeedbackLog, FeedbackUnavailable
 from monitor.feedback.review import ReviewQueue
@@ -35,25 +40,46 @@ class AnalystDesk:
         self.expose_text = settings.http.expose_text
         self.max_text_chars = settings.input.max_text_chars
         self.metrics = metrics
-        self.labels = labels
+        self._model_labels = labels
+        e = settings.example_topics
+        # the hook a stage calls to label messages with the user's own topics: example_topics.classify
+        self.example_topics = ExampleTopics(lambda: _embedder(e.encoder), e.folds)
+        self._configured_topics = e.topics
+        self.topics_api = TopicsApi(self.example_topics)
+        self._fit: asyncio.Task[None] | None = None
         self.firing = firing
         self.book = CorrectionBook(f.max_entries)
         self.review = ReviewQueue(r.max_items, r.max_age_seconds, r.max_margin, f.recent_predictions)
-        self.log = FeedbackLog(settings.kafka, feedback_topic(settings), self.book, metrics, labels) if f.enabled else None
+        self.log = FeedbackLog(settings.kafka, feedback_topic(settings), self.book, metrics, self.labels) if f.enabled else None
 
     def mount(self, app: web.Application) -> None:
         """Add the desk's routes to the HTTP server's application (before it starts)."""
         app.router.add_get("/api/review", self._review)
         app.router.add_get("/api/feedback", self._list)
         app.router.add_post("/api/feedback", self._post)
+        self.topics_api.mount(app)
+
+    def labels(self) -> dict[str, frozenset[str]]:
+        """Labels a correction may name: the models', and the topics defined by example."""
+        known = dict(self._model_labels())
+        known["topic"] = known.get("topic", frozenset()) | self.example_topics.names()
+        return known
 
     async def start(self) -> None:
-        """Start following the feedback topic."""
+        """Start following the feedback topic, and fit the topics the settings define."""
+        assert self._fit is None, "AnalystDesk.start() called twice"
+        self._fit = asyncio.create_task(self.topics_api.fit_configured(self._configured_topics), name="example-topics")
         if self.log is not None:
             await self.log.start()
 
     async def stop(self) -> None:
-        """Stop following it; idempotent."""
+        """Stop following it and any fit in progress; idempotent."""
+        fit, self._fit = self._fit, None
+        if fit is not None:
+            fit.cancel()
+            with suppress(asyncio.CancelledError):
+                await fit
+        self.topics_api.close()
         if self.log is not None:
             await self.log.stop()
 
@@ -134,3 +160,9 @@ def _limit(request: web.Request) -> int | None:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def _embedder(encoder: str):  # type: ignore[no-untyped-def]
+    from monitor.examples.embedder import Embedder  # torch and the base encoder load on first use only
+
+    return Embedder(encoder)
