@@ -35,6 +35,7 @@ from monitor.alerts import AlertEngine, build_rule
 from monitor.checkpoint import AppliedOffsets, CheckpointFile
 from monitor.batching import Batch, Batcher
 from monitor.decode import Decoder
+from monitor.feedback import AnalystDesk
 from monitor.emit import Emitter, PublishTimeout, dead_letter_record, enriched_record
 from monitor.inflight import InFlightLimit
 from monitor.logs import get_logger
@@ -115,8 +116,13 @@ class Daemon:
         self.order = ReleaseOrder()
         self.checkpoint_file = CheckpointFile(state_dir(settings), settings.kafka.group_id)
         token = settings.http.auth_token
+        admin = settings.http.admin_token
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
-                                   token.get_secret_value() if token is not None else None, self.not_ready_because)
+                                   token.get_secret_value() if token is not None else None, self.not_ready_because,
+                                   admin.get_secret_value() if admin is not None else None,
+                                   lambda reason: self.metrics.feedback_refused.labels(reason).inc())
+        self.desk = AnalystDesk(settings, self.metrics, self._labels, lambda: self.alerts.firing)
+        self.desk.mount(self.server.app)
         self.stalls = CommitStallDetector(settings.kafka.commit_stall_seconds)
         self.stalled: list[str] = []  # partitions whose commits stopped, as readiness explains them
         self.stopping = asyncio.Event()
@@ -152,6 +158,10 @@ class Daemon:
             "consuming": self.consuming,
             "commits_advancing": not self.stalled,
         }
+
+    def _labels(self) -> dict[str, frozenset[str]]:
+        """The labels a correction may name: whatever the loaded models answer."""
+        return self.classifier.labels() if self.classifier is not None else {}
 
     def not_ready_because(self) -> list[str]:
         """What ``/readyz`` says beside the failed checks: the stalled partitions."""
@@ -232,6 +242,7 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             await _settle(tasks)
+            await self.desk.stop()
             await self.sinks.stop()
             if self.staged is not None:
                 await self.staged.stop()
@@ -304,6 +315,7 @@ class Daemon:
         if not await self.emitter.start(self.stopping) or not await self.source.start(self.stopping):
             return False
         self.consuming = True
+        await self.desk.start()
         return True
 
     async def _fetch_loop(self) -> None:
@@ -558,6 +570,7 @@ class Daemon:
         if item.enriched:  # a batch is one route's: its records share their models
             self._versions.update(item.enriched[0].model_versions)
         self._trend(item.enriched, [t.features for t in item.batch.items])
+        self.desk.observe(item.enriched)
         # buckets that close are judged now; the still-open one at most every OPEN_BUCKET_EVERY_SECONDS,
         # and _judge_loop catches up on the last batch of a burst
         clock = time.monotonic()

@@ -146,3 +146,16 @@ class Metrics:
         self.deliver_notifications = Counter(
             "textmon_deliver_notifications_total", "Notifications the delivery tier handed to a sink", ["sink", "outcome"],
             registry=r)
+        self.feedback_corrections = Counter(
+            "textmon_feedback_corrections_total", "Analysts' corrections taken in, by how they came",
+            ["via"], registry=r,
+        )
+        for via in ("api", "topic"):
+            self.feedback_corrections.labels(via)
+        self.feedback_invalid = Counter(
+            "textmon_feedback_invalid_total", "Records on the feedback topic that are no valid correction", registry=r
+        )
+        self.feedback_refused = Counter(
+            "textmon_feedback_refused_total", "State-changing requests refused, by why", ["reason"], registry=r
+        )
+        self.review_queue = Gauge("textmon_review_queue_messages", "Messages waiting in the review queue", registry=r)

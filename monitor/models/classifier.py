@@ -121,6 +121,14 @@ class Classifier:
             for name, route in self.routes.items()
         }
 
+    def labels(self) -> dict[str, frozenset[str]]:
+        """Task -> every label some route's model can answer."""
+        out: dict[str, set[str]] = {}
+        for route in self.routes.values():
+            for task, i in route.task_owner.items():
+                out.setdefault(task, set()).update(route.backends[i].info.tasks[task])
+        return {task: frozenset(labels) for task, labels in out.items()}
+
     def tokenize(self, route: str, texts: Sequence[str]) -> list[Tokenized]:
         """Tokenise for every backend of the route, one result per text."""
         per_backend = [backend.tokenize(texts) for backend in self.routes[route].backends]

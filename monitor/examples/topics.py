@@ -1,0 +1,124 @@
+"""The user's topics defined by example: their definitions, the head built on them, how good it is.
+
+``define`` and ``classify`` block (embedding and fitting); call them from a worker thread.
+``classify`` is the hook a stage calls to label messages with these topics (multi-label).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from monitor.examples.head import ExampleHead, Quality, TopicExamples, train
+from monitor.settings import ExampleTopicSettings
+
+MIN_EXAMPLES, MAX_EXAMPLES = 10, 50
+
+
+class TopicDefinitionError(ValueError):
+    """A definition that cannot make a head; the message says what to add."""
+
+
+class Embeds:  # the part of monitor.examples.embedder.Embedder used here (a test may pass a lighter one)
+    def vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]: ...  # pragma: no cover
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """One version of the head: what it was built from and how it scored."""
+
+    version: int
+    head: ExampleHead
+    quality: Quality
+    definitions: tuple[TopicExamples, ...]
+    fitted_at: float
+    seconds: float
+
+
+class ExampleTopics:
+    """Definitions by name; each change refits one head over all of them (they are negatives of each other)."""
+
+    def __init__(self, embedder: Callable[[], Embeds], folds: int = 10) -> None:
+        self._make_embedder = embedder  # loaded on first use: most daemons define no topic
+        self._embedder: Embeds | None = None
+        self.folds = folds
+        self.definitions: dict[str, TopicExamples] = {}
+        self.fitted: Fitted | None = None
+        self._lock = threading.Lock()
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def names(self) -> frozenset[str]:
+        """The defined topics."""
+        return frozenset(self.definitions)
+
+    def define(self, topics: Sequence[ExampleTopicSettings]) -> Fitted:
+        """Add or replace topics and refit; raises ``TopicDefinitionError`` and changes nothing if they cannot make a head."""
+        with self._lock:
+            definitions = dict(self.definitions)
+            for t in topics:
+                definitions[t.name] = TopicExamples(t.name, tuple(dict.fromkeys(t.examples)),
+                                                    tuple(dict.fromkeys(t.counter_examples)))
+            return self._refit(definitions)
+
+    def remove(self, name: str) -> Fitted | None:
+        """Forget a topic and refit (None once no topic is left)."""
+        with self._lock:
+            if name not in self.definitions:
+                raise KeyError(name)
+            definitions = {k: v for k, v in self.definitions.items() if k != name}
+            if not definitions:
+                self.definitions, self.fitted = {}, None
+                return None
+            return self._refit(definitions)
+
+    def _refit(self, definitions: dict[str, TopicExamples]) -> Fitted:
+        for t in definitions.values():
+            if not MIN_EXAMPLES <= len(t.examples) <= MAX_EXAMPLES:
+                raise TopicDefinitionError(f"topic {t.name!r} has {len(t.examples)} distinct examples; give "
+                                           f"{MIN_EXAMPLES} to {MAX_EXAMPLES}")
+        if len(definitions) == 1 and not next(iter(definitions.values())).counter_examples:
+            raise TopicDefinitionError("a lone topic needs counter-examples (texts that are not about it) "
+                                       "to learn what it is not")
+        started = time.perf_counter()
+        if self._embedder is None:
+            self._embedder = self._make_embedder()
+        texts = [x for t in definitions.values() for x in (*t.examples, *t.counter_examples)]
+        missing = [x for x in dict.fromkeys(texts) if x not in self._vectors]
+        if missing:
+            self._vectors.update(self._embedder.vectors(missing))
+        ordered = [definitions[name] for name in sorted(definitions)]
+        head, quality = train(ordered, self._vectors, folds=self.folds)
+        version = self.fitted.version + 1 if self.fitted else 1
+        self._vectors = {x: self._vectors[x] for x in texts}  # only what the definitions still use
+        self.definitions = definitions
+        self.fitted = Fitted(version, head, quality, tuple(ordered), time.time(), time.perf_counter() - started)
+        return self.fitted
+
+    def classify(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Every defined topic over its threshold, per text, most likely first (empty: none of them)."""
+        fitted, embedder = self.fitted, self._embedder
+        if fitted is None or embedder is None or not texts:
+            return [[] for _ in texts]
+        probs = fitted.head.probabilities(embedder.embed(texts))
+        out = []
+        for row in probs:
+            hits = [(fitted.head.topics[i], float(row[i])) for i in np.argsort(-row) if row[i] >= fitted.head.thresholds[i]]
+            out.append(hits)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The API's view: each topic's definition size and the head's cross-validated quality."""
+        fitted = self.fitted
+        if fitted is None:
+            return {"topics": [], "version": 0}
+        return {
+            "version": fitted.version, "fitted_at": fitted.fitted_at, "fit_seconds": round(fitted.seconds, 2),
+            "quality": fitted.quality.to_json(),
+            "topics": [{"name": t.name, "examples": len(t.examples), "counter_examples": len(t.counter_examples),
+                        **fitted.quality.per_topic.get(t.name, {})} for t in fitted.definitions],
+        }

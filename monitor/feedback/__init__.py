@@ -1,0 +1,7 @@
+"""The analyst in the loop: corrections (``corrections``, ``log``), the review queue (``review``),
+and their HTTP endpoints (``desk``)."""
+
+from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection
+from monitor.feedback.desk import AnalystDesk
+
+__all__ = ["AnalystDesk", "Correction", "CorrectionBook", "InvalidCorrection"]
