@@ -32,11 +32,13 @@ from monitor.metrics import Metrics
 from monitor.redact import register_settings
 from monitor.server import HealthServer, without_text
 from monitor.settings import Settings
+from monitor.tiers.market import MarketTask, own_records
 from monitor.tiers.task import JudgeTask
 from monitor.tiers.writer import Fenced, PartitionWriter, Pending, StepFailed, transactional_id
 
 log = get_logger(__name__)
 OPEN_BUCKET_EVERY_SECONDS = 0.2  # as in the all-in-one daemon
+MARKET = -1  # the task key of the market-wide owner (aggregates partition 0); enriched partitions are >= 0
 MAX_RECORDS = 20_000  # per fetch
 
 
@@ -45,10 +47,10 @@ class _Rebalance(ConsumerRebalanceListener):
         self.judge = judge
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self.judge.release([tp.partition for tp in revoked if tp.topic == self.judge.topic])
+        await self.judge.release([self.judge.key_of(tp) for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self.judge.take([tp.partition for tp in assigned if tp.topic == self.judge.topic])
+        await self.judge.take([self.judge.key_of(tp) for tp in assigned])
 
 
 class Judge:
@@ -60,6 +62,8 @@ class Judge:
         self.metrics = metrics or Metrics()
         self.metrics.role.labels("judge").set(1)
         self.topic = settings.kafka.output_topic
+        self.aggregates = settings.tiers.aggregates_topic
+        self.enriched_partitions = 0
         self.group = f"{settings.kafka.group_id}-judge"
         self.tasks: dict[int, JudgeTask] = {}
         self.writers: dict[int, PartitionWriter] = {}
@@ -75,6 +79,13 @@ class Judge:
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
                                    token.get_secret_value() if token is not None else None, lambda: [])
         self.http_port: int | None = None
+
+    def key_of(self, tp: TopicPartition) -> int:
+        """A task's key: its enriched partition, or MARKET for the aggregates topic's one partition."""
+        return MARKET if tp.topic == self.aggregates else tp.partition
+
+    def _tp(self, key: int) -> TopicPartition:
+        return TopicPartition(self.aggregates, 0) if key == MARKET else TopicPartition(self.topic, key)
 
     def readiness(self) -> dict[str, bool]:
         return {"consuming": self.consuming, "models_loaded": True, "broker_reachable": self.consuming,
@@ -119,12 +130,19 @@ class Judge:
             if p in self.tasks:
                 continue
             started = time.perf_counter()
-            writer = PartitionWriter(s.kafka, transactional_id(prefix, "judge", self.topic, p),
+            tp = self._tp(p)
+            writer = PartitionWriter(s.kafka, transactional_id(prefix, "judge", tp.topic, tp.partition),
                                      s.tiers.transaction_timeout_ms, s.kafka.dead_letter_topic)
             await writer.start()  # aborts a transaction the last owner left open, so the changelog is settled
-            records = await self._read_changelog(p)
-            task = JudgeTask.restore(p, s, records) if records else JudgeTask(p, s)
-            task.expect_sources(self.sources)
+            records = await self._read_changelog(max(p, 0))
+            task: JudgeTask
+            if p == MARKET:
+                task = MarketTask.restore_market(s, self.topic, records)
+                task.expect_sources([(self.topic, n) for n in range(self.enriched_partitions)])
+            else:
+                records = own_records(records)
+                task = JudgeTask.restore(p, s, records) if records else JudgeTask(p, s)
+                task.expect_sources(self.sources)
             self.tasks[p], self.writers[p] = task, writer
             seconds = time.perf_counter() - started
             self.metrics.judge_restore_seconds.observe(seconds)
@@ -199,6 +217,9 @@ class Judge:
             consumer = AIOKafkaConsumer(
                 group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
                 isolation_level="read_committed", max_poll_interval_ms=s.kafka.max_poll_interval_ms,
+                # enriched records come in bulk from many classifiers: large fetches, one round trip for many
+                max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+                fetch_min_bytes=s.kafka.fetch_min_bytes, fetch_max_wait_ms=s.kafka.fetch_max_wait_ms,
                 session_timeout_ms=s.kafka.session_timeout_ms, heartbeat_interval_ms=max(1000, s.kafka.session_timeout_ms // 3),
                 **common_kwargs(s.kafka))
             try:
@@ -206,9 +227,11 @@ class Judge:
                 # the input partitions a fresh task waits for (each holds the watermark until it reports)
                 cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - aiokafka has no public call
                 self.sources = [(t, p) for t in s.kafka.input_topics for p in sorted(cluster.partitions_for_topic(t) or ())]
-                if not self.sources:
-                    raise KafkaError(f"no partitions found for the input topics {list(s.kafka.input_topics)}")
-                consumer.subscribe([self.topic], listener=_Rebalance(self))
+                self.enriched_partitions = len(cluster.partitions_for_topic(self.topic) or ())
+                if not self.sources or not self.enriched_partitions:
+                    raise KafkaError(f"no partitions found for the input topics {list(s.kafka.input_topics)} "
+                                     f"or for {self.topic}")
+                consumer.subscribe([self.topic, self.aggregates], listener=_Rebalance(self))
                 self.consumer = consumer
                 self.consuming = True
                 log.info("judge started", topic=self.topic, group=self.group, input_partitions=len(self.sources))
@@ -231,12 +254,17 @@ class Judge:
             batches = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
             touched = set()
             for tp, records in batches.items():
-                task = self.tasks.get(tp.partition)
+                key = self.key_of(tp)
+                task = self.tasks.get(key)
                 if task is None or not records:
                     continue
-                errors = task.add([r.value for r in records if r.value is not None])
-                self.metrics.judge_records.inc(len(records))
-                touched.add(tp.partition)
+                values = [r.value for r in records if r.value is not None]
+                if isinstance(task, MarketTask):
+                    errors = task.add_closed(values)
+                else:
+                    errors = task.add(values)
+                    self.metrics.judge_records.inc(len(records))
+                touched.add(key)
                 for error in errors[:3]:
                     log.warning("enriched record left out", partition=tp.partition, error=error)
             now = time.monotonic()
@@ -244,7 +272,10 @@ class Judge:
             if evaluate_open:
                 last_open = now
             for p, task in self.tasks.items():
-                if p in touched or evaluate_open:
+                if p == MARKET:
+                    if p in touched:
+                        task.judge(False)  # closed buckets only: the market's open bucket is never known
+                elif p in touched or evaluate_open:
                     task.judge(evaluate_open)
             if now - last_step >= self.settings.tiers.step_seconds:
                 last_step = now
@@ -276,15 +307,15 @@ class Judge:
 
     async def _step_one(self, p: int, consumer: AIOKafkaConsumer, changelog: str, aggregates: str, alerts: str) -> None:
         task = self.tasks[p]
-        tp = TopicPartition(self.topic, p)
+        tp = self._tp(p)
         try:
             offset = await consumer.position(tp)
         except (KafkaError, AssertionError, KeyError):
             return  # not assigned any more: the rebalance listener releases it
         records = self.unsent.pop(p, [])
         changes = task.changelog()
-        records += [Pending((changelog, k, v, []), partition=p) for k, v in changes]  # type: ignore[arg-type]
-        records += [Pending((aggregates, str(p).encode(), orjson.dumps(c), [])) for c in task.closed]
+        records += [Pending((changelog, k, v, []), partition=max(p, 0)) for k, v in changes]  # type: ignore[arg-type]
+        records += [Pending((aggregates, str(p).encode(), orjson.dumps(c), [])) for c in task.closed if c]
         raised = task.alerts
         for alert in raised:
             records.append(Pending((alerts, alert.fingerprint.encode(), orjson.dumps(alert.to_json()),

@@ -282,6 +282,23 @@ class TrendStore:
         # before the first bucket closes the watermark may still move back as partitions report
         self.watermark = mark if self.last_closed is None else max(self.watermark, mark)
 
+    def merge(self, key: str, index: int, other: Bucket) -> bool:
+        """Add another store's closed bucket into ``key``'s bucket ``index`` (the market-wide owner sums
+        every judge task's); False when that bucket is closed already."""
+        if self.last_closed is not None and index <= self.last_closed:
+            return False
+        bucket = self._bucket(key, index)
+        bucket.count += other.count
+        bucket.duplicates += other.duplicates
+        bucket.by_sentiment.update(other.by_sentiment)
+        bucket.sentiment_sum += other.sentiment_sum
+        bucket.sentiment_sq += other.sentiment_sq
+        bucket.terms.update(other.terms)
+        bucket.exemplars = sorted([tuple(e) for e in bucket.exemplars + other.exemplars], reverse=True)[: self.config.exemplars]  # type: ignore[misc]
+        if self.changes is not None:
+            self.changes.buckets.add((key, index))
+        return True
+
     def source_times(self) -> dict[tuple[str, int], float]:
         """Each input partition's newest counted event time (what the watermark is the minimum of)."""
         return {k: v[0] for k, v in self._partitions.items() if math.isfinite(v[0])}

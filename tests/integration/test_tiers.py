@@ -140,6 +140,8 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
         assert one.wait(60) == 0
     one_counts = {(t["topic"], int(b["t"] // 60)): (b["count"], b["negative"], b["duplicates"])
                   for t in json.loads(body)["topics"] if t["topic"] != "__all__" for b in t["series"]}
+    one_market = {int(b["t"] // 60): (b["count"], b["negative"], b["duplicates"])
+                  for t in json.loads(body)["topics"] if t["topic"] == "__all__" for b in t["series"]}
     one_fired = _fired(one_receiver)
     surged = {fp for fp, state in one_fired if state == "firing"}
     per_label = defaultdict(int)
@@ -197,10 +199,14 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
             await wait_until(same_alerts, 120)
         except AssertionError:
             pass  # the comparison below says what differs
-        judges = {}
+        judges, market = {}, None
         for name in ("judge1", "judge2", "judge3"):
             _, body = await http_get(f"http://127.0.0.1:{procs[name].port}/api/status")
-            judges[name] = json.loads(body)["partitions"] if body else None
+            status = json.loads(body)
+            judges[name] = status["partitions"]
+            for t in status["topics"]:
+                if t["topic"] == "__all__":
+                    market = {int(b["t"] // 60): (b["count"], b["negative"], b["duplicates"]) for b in t["series"]}
     finally:
         for proc in procs.values():
             proc.signal(signal.SIGTERM)
@@ -223,6 +229,11 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
     assert last_closed.keys() == {label for label, _ in one_counts}, "every label's buckets close"
     assert sum(c for c, _, d in expected.values()) + sum(d for _, _, d in expected.values()) > 0.9 * n
     assert two_counts == expected, f"per-label bucket counts identical; judges: {judges}"
+
+    assert market, "one judge owns the market-wide series"
+    closed_everywhere = min(last_closed.values())
+    assert {i: v for i, v in market.items() if i <= closed_everywhere} == \
+        {i: v for i, v in one_market.items() if i <= closed_everywhere}, "the market-wide series, summed from every label"
 
     assert _fired(receiver) == one_fired, "the same alerts fire and resolve"
     keys_by_content: dict[str, set[str]] = defaultdict(set)

@@ -115,3 +115,28 @@ def test_the_changelog_forgets_what_falls_out_of_retention():
     assert 0 < len(buckets) <= 2 * (retained + 3), "about retention's worth of buckets per label, not the whole stream"
     chunk_buckets = {k.split(b"\x00")[0] for k in chunks}
     assert 0 < len(chunk_buckets) <= 300 / 60 + 3, "fingerprint chunks only for the duplicate window"
+
+
+def test_the_market_series_sums_every_partition_and_closes_when_all_have():
+    from monitor.tiers.market import MarketTask
+    from monitor.trends import ALL
+
+    settings = _settings()
+    records = _stream(30, surge=range(0))
+    labels = [orjson.loads(v)["topic"]["label"] for v in records]
+    tasks = {p: JudgeTask(p, settings) for p in (0, 1)}
+    market = MarketTask(settings, "news.enriched")
+    market.expect_sources([("news.enriched", 0), ("news.enriched", 1)])
+    for p, label in ((0, "business"), (1, "tech")):
+        mine = [v for v, lab in zip(records, labels) if lab == label]
+        _run(tasks[p], mine[: len(mine) // 2], 50)
+    market.add_closed([orjson.dumps(c) for c in tasks[0].closed])
+    market.judge(False)
+    assert market.store.last_closed is None, "partition 1 has closed nothing yet: the market waits for it"
+    market.add_closed([orjson.dumps(c) for c in tasks[1].closed])
+    market.judge(False)
+    both = min(max(c["index"] for c in tasks[p].closed) for p in (0, 1))
+    assert market.store.last_closed == both
+    for index, bucket in market.store.buckets[ALL].items():
+        parts = [c["buckets"][k][0] for p in (0, 1) for c in tasks[p].closed if c["index"] == index for k in c["buckets"]]
+        assert bucket.count == sum(parts)
