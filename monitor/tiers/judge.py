@@ -125,6 +125,7 @@ class Judge:
 
     async def _take(self, partitions: list[int]) -> None:
         s = self.settings
+        partitions = sorted(partitions)  # the market owner first: its writer settles changelog partition 0
         prefix = s.tiers.transactional_id_prefix or s.kafka.group_id
         for p in partitions:
             if p in self.tasks:
@@ -170,17 +171,29 @@ class Judge:
         self.metrics.judge_tasks.set(len(self.tasks))
 
     async def _read_changelog(self, partition: int) -> dict[bytes, bytes]:
-        """Changelog partition ``partition``, compacted in memory: the latest value per key."""
+        """Changelog partition ``partition``, compacted in memory: the latest value per key.
+
+        Read with ``read_committed`` up to the partition's high watermark, not its last stable offset:
+        another producer's open transaction on the partition (the market-wide owner shares partition 0,
+        a dead process's may linger until fenced) would otherwise end the read early, before records
+        already committed behind it, and the state would be older than the offsets it resumes from."""
         tp = TopicPartition(self.settings.tiers.changelog_topic, partition)
+        kwargs = common_kwargs(self.settings.kafka)
+        probe = AIOKafkaConsumer(enable_auto_commit=False, isolation_level="read_uncommitted", **kwargs)
         reader = AIOKafkaConsumer(enable_auto_commit=False, isolation_level="read_committed",
-                                  auto_offset_reset="earliest", **common_kwargs(self.settings.kafka))
+                                  auto_offset_reset="earliest", **kwargs)
+        await probe.start()
         await reader.start()
         try:
+            end = (await probe.end_offsets([tp]))[tp]
             reader.assign([tp])
             await reader.seek_to_beginning(tp)
-            end = (await reader.end_offsets([tp]))[tp]
             out: dict[bytes, bytes] = {}
+            deadline = time.monotonic() + self.settings.tiers.transaction_timeout_ms / 1000 + 10.0
             while await reader.position(tp) < end:
+                if time.monotonic() > deadline:
+                    raise KafkaError(f"changelog partition {partition} not readable to offset {end} in time "
+                                     f"(a transaction left open past tiers.transaction_timeout_ms?)")
                 batches = await reader.getmany(tp, timeout_ms=500, max_records=50_000)
                 for record in batches.get(tp, []):
                     if record.key is None:
@@ -192,6 +205,7 @@ class Judge:
             return out
         finally:
             await reader.stop()
+            await probe.stop()
 
     # -- the loop -----------------------------------------------------------------------------
     async def run(self) -> int:
