@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -144,6 +145,9 @@ class Judge:
                 records = own_records(records)
                 task = JudgeTask.restore(p, s, records) if records else JudgeTask(p, s)
                 task.expect_sources(self.sources)
+            assert self.consumer is not None
+            committed = await self.consumer.committed(tp)
+            task.next_offset = committed or 0  # what the restored state has counted up to
             self.tasks[p], self.writers[p] = task, writer
             seconds = time.perf_counter() - started
             self.metrics.judge_restore_seconds.observe(seconds)
@@ -270,9 +274,18 @@ class Judge:
             for tp, records in batches.items():
                 key = self.key_of(tp)
                 task = self.tasks.get(key)
-                if task is None or not records:
+                if not records:
                     continue
-                values = [r.value for r in records if r.value is not None]
+                if task is None:
+                    # fetched while its partition changed hands (the rebalance listener runs beside this
+                    # loop): read them again once a task owns the partition, never pass over them
+                    with suppress(KafkaError, AssertionError, ValueError):
+                        consumer.seek(tp, records[0].offset)
+                    continue
+                # records fetched before the partition last changed hands may come back: the restored
+                # state holds them already
+                values = [r.value for r in records if r.value is not None and r.offset >= task.next_offset]
+                task.next_offset = max(task.next_offset, records[-1].offset + 1)
                 if isinstance(task, MarketTask):
                     errors = task.add_closed(values)
                 else:
@@ -343,6 +356,8 @@ class Judge:
             # owner carries on from the last committed step; what this process holds for it is stale
             log.warning("partition taken over by another judge; dropping its task", partition=p, error=str(exc)[:300])
             await self._drop([p])
+            with suppress(KafkaError, AssertionError, ValueError):
+                consumer.pause(tp)  # until the group takes it from us; its records are the new owner's
             return
         except StepFailed as exc:
             self.unsent[p] = records

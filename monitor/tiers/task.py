@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -81,6 +80,7 @@ class JudgeTask:
         self.alerts: list[Alert] = []  # notifications raised since the last step
         self.closed: list[dict[str, Any]] = []  # closed buckets' counts, for the market-wide owner
         self.records = 0
+        self.next_offset = 0  # the next enriched offset this task counts (the judge drops older copies)
         self._last_add: float | None = time.monotonic()
         self.late = 0
         self.duplicates = 0
@@ -204,8 +204,3 @@ class JudgeTask:
 
 def _bucket_key(key: str, index: int) -> bytes:
     return b"b" + key.encode() + b"\x00" + str(index).encode()
-
-
-def fresh_alert(alert: Alert) -> Alert:
-    """An alert as the alerts topic carries it (no incident parts: those are formed at delivery)."""
-    return replace(alert, parts=())

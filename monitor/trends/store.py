@@ -314,6 +314,8 @@ class TrendStore:
         now = time.monotonic()
         for key, t in times.items():
             self._partitions[key] = [t, now]
+        if times and self._started is None:
+            self._started = now  # it had counted records: its first bucket may close without a new one
 
     def add_counts(self, key: str, t: float, by_sentiment: dict[str, int], sentiment_sum: float) -> bool:
         """Add pre-aggregated counts (backtests and simulations); False when the bucket already closed."""

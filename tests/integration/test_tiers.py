@@ -9,7 +9,6 @@ arrives, and a notification that arrives twice carries the same idempotency key.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import signal
@@ -28,7 +27,7 @@ from tests.support.kafka import unique
 from tests.support.process import DaemonProcess
 from tests.support.receiver import Receiver
 from tests.support.tiny_models import TOPICS, build_tiny_classifier
-from tests.support.streams import committed_offsets, end_offsets, http_get, produce, wait_all_committed, wait_until
+from tests.support.streams import committed_offsets, end_offsets, http_get, produce, wait_until
 
 WORDS = ("rates bonds oil gold tariffs merger lawsuit earnings outlook guidance layoffs strike recall probe upgrade "
          "downgrade dividend buyback default rally chip bank crypto property regulator fraud inflation jobs").split()
@@ -222,14 +221,6 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
             key = (label, closed["index"])
             assert key not in two_counts, f"bucket {key} closed twice"
             two_counts[key] = (bucket[0], bucket[2].get("negative", 0), bucket[1])
-    import os
-    if os.environ.get("TIERS_DEBUG"):
-        seen = defaultdict(list)
-        for r in await _read_committed(bootstrap, f"{base}.enriched"):
-            body = orjson.loads(r.value)
-            seen[(r.partition, body["topic"]["label"], body["input"]["partition"])].append((r.offset, body["event_time"], body["input"]["offset"]))
-        for k, v in sorted(seen.items()):
-            print("DEBUG", k, len(v), "max t", max(t for _, t, _ in v), "offsets", v[0][0], v[-1][0])
     last_closed: dict[str, int] = {}  # each label's owner closes up to its own watermark
     for label, index in two_counts:
         last_closed[label] = max(index, last_closed.get(label, index))
