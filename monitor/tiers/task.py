@@ -58,7 +58,7 @@ def observe(value: bytes) -> tuple[Observed, list[str], int | None, dict[str, st
             float(sentiment["score"]) if sentiment else 0.0, str(body["id"]), str(body["text"])[:SNIPPET_CHARS],
             (str(source["topic"]), int(source["partition"])),
         )
-        return obs, list(trend["terms"]), trend["fingerprint"], dict(body.get("models") or {})
+        return obs, trend["terms"], trend["fingerprint"], body.get("models") or {}
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
         raise EnrichedRecordError(f"not a classify-tier enriched record: {exc!r}"[:300]) from None
 
@@ -93,18 +93,25 @@ class JudgeTask:
         if self._last_add is not None and now - self._last_add > STARVED_SECONDS:
             self.store.pause_idle_clock(now - self._last_add)
         self._last_add = now
+        # each input partition's newest time moves the watermark once per run, not per record: buckets
+        # close only in ``judge``, after the run, so the outcome is the same
+        newest: dict[tuple[str, int], float] = {}
         for value in values:
             try:
                 obs, terms, fp, models = observe(value)
             except EnrichedRecordError as exc:
                 errors.append(str(exc))
                 continue
-            result = self.store.add_observed(obs, terms, fp)
+            result = self.store.add_observed(obs, terms, fp, advance=False)
+            if newest.get(obs.partition, -math.inf) < obs.event_time:
+                newest[obs.partition] = obs.event_time
             self.records += 1
             self.late += result.late
             self.duplicates += result.duplicate
-            if models:
-                self.versions = models
+            if models and models != self.versions:
+                self.versions = dict(models)
+        for partition, t in newest.items():
+            self.store.advance(partition, t)
         self.changed = self.changed or bool(values)
         return errors
 
