@@ -99,11 +99,11 @@ class Classifier:
             routes[lang] = _route(lang, model_set, cache, device, precision, settings.trace)
         return cls(routes, precision, why)
 
-    def warm_up(self, max_size: int = 64, max_tokens: int = 8192) -> WarmUp:
+    def warm_up(self, max_size: int = 64, max_tokens: int = 8192, every_shape: bool | None = None) -> WarmUp:
         """Meet every batch shape that batches of up to ``max_size`` messages and ``max_tokens`` padded
         tokens can take, so the first real batches do not pay for kernel selection and graph
         optimisation (on CPU that costs more than the batch itself); see ``monitor.models.warmup``."""
-        return warm_up([b for route in self.routes.values() for b in route.backends], max_size, max_tokens)
+        return warm_up([b for route in self.routes.values() for b in route.backends], max_size, max_tokens, every_shape)
 
     def route_for(self, language: str | None, text: str) -> str:
         """The route name for a message: its declared language, else detected, else the default."""

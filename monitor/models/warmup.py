@@ -13,7 +13,7 @@ sees three numbers of it, and what is built on first use is keyed by one of them
 heads by ``size``, the dense layers by the batch's real tokens rounded up (``graph.row_buckets``:
 176 row counts up to 8,192), attention by nothing on the CPUs measured (by ``width`` if a kernel
 library blocks it by length). So where a bundle builds per shape (bf16 on CPU:
-``graph.DenseShapes``) the warm-up runs, per model:
+``graph.DenseShapes``) on a CPU that computes bf16 natively the warm-up runs, per model:
 
 - every size, each message two tokens long;
 - every width, as one message;
@@ -22,7 +22,10 @@ library blocks it by length). So where a bundle builds per shape (bf16 on CPU:
   passes, most of them arithmetic that builds nothing.
 
 Elsewhere (fp32 on CPU, int8, CUDA, plain Hugging Face folders) it runs a small grid of sizes and
-widths: a graph's first runs and the allocator's first large buffers, not one pass per shape. A
+widths: a graph's first runs and the allocator's first large buffers, not one pass per shape. So
+it does where bf16 is emulated: there oneDNN's kernels are generic (0.35 ms to build each, 69 ms
+for all a first pass of 4,000 messages built on an Ice Lake Xeon) while the arithmetic is slow
+(the full warm-up took 88 s there, bench/README.md). A
 Hugging Face folder runs eagerly on padded ``size x width`` batches, whose bf16 layers would be
 keyed by every pair: too many to meet ahead.
 
@@ -38,7 +41,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from monitor.logs import get_logger
-from monitor.models.base import Backend
+import torch
+
+from monitor.models.base import Backend, native_bf16
 from monitor.models.graph import DenseShapes, row_buckets
 
 log = get_logger(__name__)
@@ -82,15 +87,19 @@ def most_rows(max_size: int, max_tokens: int, max_length: int) -> int:
     return max(max_length, min(max_tokens, max_size * max_length))
 
 
-def warm_up(backends: Iterable[Backend], max_size: int, max_tokens: int) -> WarmUp:
+def warm_up(backends: Iterable[Backend], max_size: int, max_tokens: int, every_shape: bool | None = None) -> WarmUp:
     """Run every batch shape the batcher can cut through each backend once, where its first use builds
-    something (in the calling thread: run it in a worker, whose torch thread count the others share)."""
+    something (in the calling thread: run it in a worker, whose torch thread count the others share).
+    ``every_shape``: whether shapes built per use are met ahead; None: where the CPU computes bf16 natively."""
+    if every_shape is None:
+        every_shape = native_bf16(torch.device("cpu")) is not None
     started = time.perf_counter()
     batches = row_counts = built_per_shape = 0
     built: set[tuple[DenseShapes, int]] = set()
     for backend in dict.fromkeys(backends):  # a backend serving several routes is warmed once
         limit = backend.info.max_length
-        dense: DenseShapes | None = getattr(backend, "dense_shapes", None)  # bundles; None: nothing built per shape
+        # bundles; None: nothing built per shape
+        dense: DenseShapes | None = getattr(backend, "dense_shapes", None) if every_shape else None
         plan = small_grid(max_size, limit) if dense is None else batch_lengths(max_size, max_tokens, limit)
         for lengths in plan:
             backend.forward(backend.collate([[1] * n for n in lengths], [False] * len(lengths)))

@@ -16,11 +16,18 @@ from bench.support import sample_texts
 from monitor.batching import Batch, Batcher
 from monitor.models.classifier import Classifier, Tokenized
 from monitor.models.graph import _round_up, row_buckets
-from monitor.models.warmup import batch_lengths, most_rows
+from monitor.models.warmup import batch_lengths, most_rows, small_grid
 from monitor.models.workers import WorkerPlan
 from monitor.settings import BatchSettings, ModelSettings
 
 MAX_SIZE, MAX_TOKENS = 16, 512  # small limits keep the test quick; the shapes follow them
+
+
+def test_where_nothing_is_built_per_shape_a_small_grid_is_run() -> None:
+    with lite_encoders(1):
+        classifier = Classifier.load(ModelSettings(precision="fp32"))
+    report = classifier.warm_up(MAX_SIZE, MAX_TOKENS, every_shape=True)  # fp32: no dense shapes to build
+    assert report.row_counts == 0 and report.batches == 2 * len(small_grid(MAX_SIZE, 128))
 
 
 @pytest.mark.parametrize("max_size, max_tokens, max_length", [(64, 8192, 128), (16, 512, 128), (8, 100, 64), (4, 3, 16)])
@@ -79,8 +86,8 @@ def _every_size(classifier: Classifier, seed: int = 0) -> list[Batch[Tokenized]]
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN in this build of torch")
 def test_after_the_warm_up_no_batch_builds_a_kernel(capfd: pytest.CaptureFixture[str]) -> None:
-    """bf16 on CPU, where the dense layers and heads are oneDNN primitives built per shape: the
-    warm-up builds them (in one worker thread), and then neither the batcher's cuts of real texts,
+    """bf16 on CPU, where the dense layers and heads are oneDNN primitives built per shape (asked for
+    where bf16 is emulated too, where the daemon leaves it to first use): the warm-up builds them (in one worker thread), and then neither the batcher's cuts of real texts,
     as a backlog and as a trickle, nor batches of every size, build anything (in another worker)."""
     with lite_encoders(1):  # the shapes are the shipped models', one layer of them is enough
         classifier = Classifier.load(ModelSettings(precision="bf16", trace=True))
@@ -89,7 +96,7 @@ def test_after_the_warm_up_no_batch_builds_a_kernel(capfd: pytest.CaptureFixture
     texts = sample_texts(600)
     with ThreadPoolExecutor(1, initializer=plan.init_thread) as warm_thread, \
             ThreadPoolExecutor(1, initializer=plan.init_thread) as worker:
-        warmed = _built(capfd, lambda: warm_thread.submit(classifier.warm_up, MAX_SIZE, MAX_TOKENS).result())
+        warmed = _built(capfd, lambda: warm_thread.submit(classifier.warm_up, MAX_SIZE, MAX_TOKENS, True).result())
         assert warmed, "the warm-up built nothing: oneDNN's verbose output did not reach the test"
         batches = _cut(classifier, texts, trickle=False) + _cut(classifier, texts, trickle=True) + _every_size(classifier)
         assert {len(b.items) for b in batches} == set(range(1, MAX_SIZE + 1))
