@@ -4,6 +4,7 @@ process statistics from /proc, and the naive peer a typical user would write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import os
@@ -337,6 +338,18 @@ async def wait_ready(config: Path, proc: subprocess.Popen[bytes] | None = None, 
             pass
         await asyncio.sleep(0.5)
     raise TimeoutError("daemon not ready")
+
+
+def scrape_gauge(config: Path, name: str) -> float | None:
+    """One unlabelled sample from the daemon's /metrics, or None when it is not there."""
+    import yaml
+
+    port = yaml.safe_load(config.read_text())["http"]["port"]
+    with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+    return None
 
 
 def export_hf_classifier(folder: Path, task: str) -> Path:

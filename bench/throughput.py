@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.support import (  # noqa: E402
-    Broker, GpuSampler, ProcessStats, consume_all, daemon_config, naive_peer, produce_paced, sample_texts, wait_ready,
-    wait_written,
+    Broker, GpuSampler, ProcessStats, consume_all, daemon_config, naive_peer, produce_paced, sample_texts, scrape_gauge,
+    wait_ready, wait_written,
 )
 
 
@@ -116,24 +116,27 @@ def _best_of(passes: int, work: Any) -> float:
     return best
 
 
-def daemon_command(config: Path, lite_layers: int | None = None) -> list[str]:
-    """``monitor run`` on ``config``; through ``bench.lite`` when the encoders are cut."""
+def daemon_command(config: Path, lite_layers: int | None = None, warm_up: str = "shapes") -> list[str]:
+    """``monitor run`` on ``config``; through ``bench.lite`` when the encoders are cut, through
+    ``bench.warmup_grid`` for the warm-up before every batch shape was met (``warm_up="grid"``)."""
     if lite_layers is not None:
         return [sys.executable, "-m", "bench.lite", str(lite_layers), "--config", str(config), "run"]
+    if warm_up == "grid":
+        return [sys.executable, "-m", "bench.warmup_grid", "--config", str(config), "run"]
     return [sys.executable, "-m", "monitor.cli", "--config", str(config), "run"]
 
 
 async def measure_daemon(broker: Broker, texts: list[str], precision: str, workdir: Path, runs: int = 1,
-                         lite_layers: int | None = None) -> dict[str, Any]:
+                         lite_layers: int | None = None, warm_up: str = "shapes") -> dict[str, Any]:
     """Pre-filled topic, a fresh daemon, the stream twice (``_daemon_run``). With ``runs`` above one,
     the best run is reported (the limit is the best of two passes too) and every run is kept."""
-    results = [await _daemon_run(broker, texts, precision, workdir, lite_layers) for _ in range(runs)]
+    results = [await _daemon_run(broker, texts, precision, workdir, lite_layers, warm_up) for _ in range(runs)]
     best = max(results, key=lambda r: r["messages_per_s"])
     return {**best, "runs_messages_per_s": [round(r["messages_per_s"], 1) for r in results]}
 
 
-async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir: Path, lite_layers: int | None = None
-                      ) -> dict[str, Any]:
+async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir: Path, lite_layers: int | None = None,
+                      warm_up: str = "shapes") -> dict[str, Any]:
     """The stream twice over in one daemon: the first pass meets every batch shape for the first time, as
     the limit's first pass does; the second pass, on shapes already seen, is the one that counts (the limit
     takes its better pass). Both passes' rates are kept."""
@@ -143,13 +146,16 @@ async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir:
     # the second pass continues the repeated sample (the same texts with later copy numbers)
     await produce_paced(broker.bootstrap, topic, texts + sample_texts(2 * n)[n:], rate=None)
     config = daemon_config(workdir / f"{topic}.yaml", broker.bootstrap, topic, precision)
-    proc = subprocess.Popen(daemon_command(config, lite_layers), stdout=open(workdir / f"{topic}.log", "wb"),
+    started = time.monotonic()
+    proc = subprocess.Popen(daemon_command(config, lite_layers, warm_up), stdout=open(workdir / f"{topic}.log", "wb"),
                             stderr=subprocess.STDOUT, cwd=REPO)
     stats = ProcessStats(proc.pid)  # from ready to the end: peak memory
     warm = ProcessStats(proc.pid)  # the second pass: CPU shares
     broker_stats = ProcessStats(broker.pid) if broker.pid else None
     try:
         await wait_ready(config, proc)  # model loading is not throughput
+        ready_seconds = time.monotonic() - started
+        warm_up_seconds = scrape_gauge(config, "textmon_warmup_seconds")
         stats.sample()
         await wait_written(broker.bootstrap, f"{topic}.enriched", 3, n, timeout=1800, stats=[stats])
         # end offsets are polled twice a second: the second pass's CPU counts from within half a second of its start
@@ -170,6 +176,7 @@ async def _daemon_run(broker: Broker, texts: list[str], precision: str, workdir:
     infer = sum(t for name, t in warm.threads_seconds.items() if name.startswith("textmon-infer"))
     return {"messages_per_s": n / second if second > 0 else float("nan"),
             "first_pass_messages_per_s": (n - 1) / first if first > 0 else float("nan"),
+            "ready_seconds": ready_seconds, "warm_up_seconds": warm_up_seconds,
             "peak_rss_mib": stats.peak_rss_mib, "peak_rss_anon_mib": stats.peak_rss_anon_mib,
             "cpu_percent": warm.cpu_percent, "gpu_util": stats.gpu_util,
             "cpu_percent_by_thread": cpu, "inference_cpu_ms_per_message": 1000 * infer / n,
@@ -255,9 +262,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             limit = limit_of(key, precision, lite, run_texts)
             rows.append({"what": f"limit ({key}, forward only)", "limit_key": key, "messages": len(run_texts), **limit})
         return result
-    broker = Broker(port=39092)
+    broker = Broker(port=args.broker_port)
     broker.start()
     try:
+        if args.cold_start:
+            await cold_start(broker, texts, first, workdir, args.daemon_runs, rows, result)
+            return result
         # a production broker has long been running: one short daemon run first, so the broker's JIT
         # has compiled its produce and fetch paths before anything is timed (a fresh JVM spent a
         # quarter of a core compiling during the first timed run); a paced run warms its trickle paths
@@ -294,6 +304,49 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         broker.stop()
     return result
+
+
+async def cold_start(broker: Broker, texts: list[str], precision: str, workdir: Path, runs: int,
+                     rows: list[dict[str, Any]], result: dict[str, Any]) -> None:
+    """A fresh daemon's first and second pass over the stream, started with the warm-up before every
+    batch shape was met (``bench.warmup_grid``) and with the current one, in interleaved pairs; then
+    the forward-only limit. Rows keyed ``cold start``."""
+    await measure_daemon(broker, texts[: min(len(texts), 3000)], precision, workdir)  # the broker's JIT, as above
+    runs_by: dict[str, list[dict[str, Any]]] = {"grid": [], "shapes": []}
+    for _ in range(runs):
+        for warm_up in runs_by:
+            run = await _daemon_run(broker, texts, precision, workdir, warm_up=warm_up)
+            runs_by[warm_up].append(run)
+            print(f"cold start, warm-up {warm_up}: first pass {run['first_pass_messages_per_s']:.0f} msg/s, second "
+                  f"{run['messages_per_s']:.0f}, ready after {run['ready_seconds']:.1f} s", flush=True)
+    limit = measure_limit(texts, precision)
+    result.setdefault("models", limit["models"])
+    result.setdefault("routes", limit["routes"])
+    rows.append({"what": f"limit ({precision}, forward only)", "limit_key": precision, "messages": len(texts), **limit})
+    names = {"grid": "six shapes a model (before)", "shapes": "every batch shape (after)"}
+    for warm_up, runs_of in runs_by.items():
+        rows.append({"what": f"daemon, warm-up {names[warm_up]}", "limit_key": precision, "messages": len(texts),
+                     "cold_start": [{k: r[k] for k in ("first_pass_messages_per_s", "messages_per_s", "ready_seconds",
+                                                        "warm_up_seconds")} for r in runs_of],
+                     "messages_per_s": statistics.median(r["first_pass_messages_per_s"] for r in runs_of)})
+
+
+def print_cold_start(result: dict[str, Any]) -> None:
+    """The ``--cold-start`` table: per run, both passes against the limit."""
+    hw = result["hardware"]
+    limit = next(r for r in result["rows"] if r["what"].startswith("limit"))
+    print(f"\n{result['messages']} messages, routes {result.get('routes')}; {hw['cores']} cores {hw['cpu']}"
+          + (f" ({hw['isa']})" if hw.get("isa") else "") + f"; native bf16: {hw.get('native_bf16') or 'none'}")
+    print(f"limit ({limit['limit_key']}, forward only): {limit['messages_per_s']:.0f} msg/s")
+    print(f"{'warm-up':<34} {'run':>3} {'ready s':>8} {'warm-up s':>9} {'1st pass':>9} {'2nd pass':>9} "
+          f"{'1st/2nd':>8} {'1st/limit':>9} {'2nd/limit':>9}")
+    for r in result["rows"]:
+        for i, run in enumerate(r.get("cold_start", []), 1):
+            first, second = run["first_pass_messages_per_s"], run["messages_per_s"]
+            warm = f"{run['warm_up_seconds']:>9.1f}" if run["warm_up_seconds"] is not None else f"{'-':>9}"
+            print(f"{r['what'][len('daemon, warm-up '):]:<34} {i:>3} {run['ready_seconds']:>8.1f} {warm} {first:>9.0f} "
+                  f"{second:>9.0f} {first / second:>8.0%} {first / limit['messages_per_s']:>9.0%} "
+                  f"{second / limit['messages_per_s']:>9.0%}")
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -404,6 +457,10 @@ def main() -> None:
     parser.add_argument("--skeletons", type=Path, default=None,
                         help="with --limit-only: base encoders' shapes from this folder (python -m bench.skeleton), "
                              "on random weights, for a host without the encoders")
+    parser.add_argument("--cold-start", action="store_true",
+                        help="only a fresh daemon's first pass against its second, with the warm-up before every batch "
+                             "shape was met and with the current one, interleaved --daemon-runs times; then the limit")
+    parser.add_argument("--broker-port", type=int, default=39092, help="the benchmark's own broker")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
@@ -416,7 +473,7 @@ def main() -> None:
     result = asyncio.run(main_async(args))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2, default=str))
-    print_table(result)
+    (print_cold_start if args.cold_start else print_table)(result)
     print(f"\nJSON: {args.json}")
 
 

@@ -301,7 +301,10 @@ class Daemon:
         self._slots = asyncio.Semaphore(self.plan.workers + 1)
         if self.classifier is None:
             self.classifier = await loop.run_in_executor(self._model_pool, Classifier.load, m)
-            await loop.run_in_executor(self._model_pool, self.classifier.warm_up)
+            b = self.settings.batch
+            warm = await loop.run_in_executor(self._model_pool, self.classifier.warm_up, b.max_size, b.max_tokens)
+            self.metrics.warmup_seconds.set(warm.seconds)
+            self.metrics.warmup_shapes.set(warm.shapes)
         self.models_loaded = True
         _settle_heap()
         described = self.classifier.describe()

@@ -45,6 +45,13 @@ class Metrics:
         self.inference_seconds = Histogram(
             "textmon_inference_seconds", "Forward-pass time per batch", ["model"], buckets=_LATENCY_BUCKETS, registry=r
         )
+        self.warmup_seconds = Gauge(
+            "textmon_warmup_seconds", "Time the start-up warm-up took (every batch shape the batcher can cut)",
+            registry=r,
+        )
+        self.warmup_shapes = Gauge(
+            "textmon_warmup_shapes", "Batch shapes and dense-layer row counts the start-up warm-up met", registry=r
+        )
         self.tokenize_seconds = Histogram(
             "textmon_tokenize_seconds", "Tokenisation time per chunk of arrived messages", buckets=_LATENCY_BUCKETS, registry=r
         )

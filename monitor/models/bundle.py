@@ -17,7 +17,7 @@ from torch import nn
 from monitor.models.base import Encoded, ModelInfo, ModelLoadError, Precision
 from monitor.models.bert import load_bert
 from monitor.models.encoder import Stack, TextEncoder, resolve_base
-from monitor.models.graph import eager_runner, real_tokens, traced_runner
+from monitor.models.graph import DenseShapes, eager_runner, real_tokens, traced_runner
 
 MANIFEST = "monitor-model.json"
 FORMAT = 1
@@ -94,6 +94,8 @@ class BundleBackend:
         stack, self.text = build_stack(path, manifest)
         self.device, self.precision = device, precision
         stack = apply_precision(stack, device, precision)
+        # what its dense layers build per row count, for the warm-up to build ahead (None: nothing to build)
+        self.dense_shapes = DenseShapes.of(stack)
         # int8's dynamically quantised layers stay eager: their measured accuracy is the eager one's
         runner = traced_runner(stack, device, str(manifest["name"])) if trace and precision != "int8" else None
         self.traced = runner is not None

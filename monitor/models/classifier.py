@@ -12,6 +12,7 @@ import torch
 
 from monitor.models.base import Backend, Encoded, ModelLoadError, Precision, native_bf16, resolve_device
 from monitor.models.loader import load_backend
+from monitor.models.warmup import WarmUp, warm_up
 from monitor.records import Prediction, TaskResult
 from monitor.settings import ModelSet, ModelSettings
 
@@ -98,16 +99,11 @@ class Classifier:
             routes[lang] = _route(lang, model_set, cache, device, precision, settings.trace)
         return cls(routes, precision, why)
 
-    def warm_up(self, sizes: Sequence[int] = (1, 8, 64), widths: Sequence[int] = (16, 64)) -> None:
-        """Run each model once per batch shape in a small grid, so the first real batches do not pay
-        for kernel selection and graph optimisation (on CPU that costs more than the batch itself)."""
-        for route in self.routes.values():
-            for backend in route.backends:
-                for size in sizes:
-                    for width in widths:
-                        width = min(width, backend.info.max_length)
-                        ones = torch.ones((size, width), dtype=torch.long)
-                        backend.forward(Encoded(ones, ones.clone(), [False] * size))
+    def warm_up(self, max_size: int = 64, max_tokens: int = 8192, every_shape: bool | None = None) -> WarmUp:
+        """Meet every batch shape that batches of up to ``max_size`` messages and ``max_tokens`` padded
+        tokens can take, so the first real batches do not pay for kernel selection and graph
+        optimisation (on CPU that costs more than the batch itself); see ``monitor.models.warmup``."""
+        return warm_up([b for route in self.routes.values() for b in route.backends], max_size, max_tokens, every_shape)
 
     def route_for(self, language: str | None, text: str) -> str:
         """The route name for a message: its declared language, else detected, else the default."""

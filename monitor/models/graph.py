@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable, List, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -208,6 +209,68 @@ def _is_exact_gelu(act: nn.Module) -> bool:
     probe = torch.linspace(-4, 4, 81)
     with torch.no_grad():
         return bool(torch.allclose(act(probe), F.gelu(probe), atol=1e-6))
+
+
+def row_buckets(most: int) -> list[int]:
+    """Every padded row count the dense layers can see for batches of up to ``most`` real tokens."""
+    return sorted({_round_up(tokens) for tokens in range(1, most + 1)})
+
+
+@dataclass(frozen=True, slots=True)
+class DenseShapes:
+    """What a stack's dense layers build on first use of a row count, and how to build it ahead.
+
+    On CPU in bf16 each dense layer is a oneDNN primitive (JIT code) built per input shape, 1-7 ms
+    each on first use (bench/README.md); the forward pass's other operators, and fp32 (MKL's
+    sgemm), int8 and CUDA, build nothing per shape. Every layer of a stack, and stacks of the same
+    widths, share the primitives of one shape, so one layer's four kinds of dense call (the plain
+    projection, the output projection plus residual, the intermediate with its activation, the
+    output plus residual) cover them all."""
+
+    KINDS = 4  # kinds of dense call, each a primitive per row count
+
+    hidden: int
+    intermediate: int
+    dtype: torch.dtype
+    packed: bool  # weights prepacked for oneDNN (``_prepack``), else plain ``nn.Linear``
+    exact_gelu: bool
+
+    @classmethod
+    def of(cls, stack: Stack) -> DenseShapes | None:
+        """The stack's dense shapes where building them ahead pays (bf16 on CPU), else None."""
+        layers = stack.bert.encoder.layer
+        if not len(layers):
+            return None
+        layer = layers[0]
+        first = _linears(layer)
+        if not all(isinstance(linear, nn.Linear) for linear in first):  # int8's quantised layers
+            return None
+        weight = first[0].weight
+        if weight.device.type != "cpu" or weight.dtype != torch.bfloat16:
+            return None
+        return cls(first[0].in_features, first[4].out_features, weight.dtype, _prepack(first[0]) is not None,
+                   _is_exact_gelu(layer.intermediate.intermediate_act_fn))
+
+    def build(self, rows: Iterable[int]) -> int:
+        """Run each kind of dense call once per row count, on zero weights laid out as the stack's are;
+        returns how many calls that made."""
+        with torch.inference_mode():
+            shapes = ((self.hidden, self.hidden), (self.hidden, self.intermediate), (self.intermediate, self.hidden))
+            plain, expand, shrink = (nn.Linear(i, o, dtype=self.dtype).requires_grad_(False) for i, o in shapes)
+            for linear in (plain, expand, shrink):
+                linear.weight.zero_()
+                linear.bias.zero_()
+            packs = [_prepack(linear) if self.packed else None for linear in (plain, expand, shrink)]
+            act = nn.GELU()
+            calls = 0
+            for count in rows:
+                x = torch.zeros((count, self.hidden), dtype=self.dtype)
+                h = _dense_act(x, act, self.exact_gelu, expand, packs[1])
+                _dense(x, plain, packs[0])
+                _dense_add(x, x, plain, packs[0])
+                _dense_add(h, x, shrink, packs[2])
+                calls += 4
+        return calls
 
 
 def _round_up(tokens: int) -> int:

@@ -54,7 +54,7 @@ def test_a_folder_that_is_not_a_bert_encoder_is_refused(tmp_path: Path) -> None:
 def test_loading_the_shipped_bundles_does_not_import_transformers() -> None:
     """transformers' BERT code imports torch's compiler stack: about 180 MB the daemon would carry."""
     code = ("import sys; from monitor.settings import ModelSettings; from monitor.models.classifier import Classifier; "
-            "Classifier.load(ModelSettings(precision='bf16')).warm_up(sizes=(2,), widths=(8,)); "
+            "Classifier.load(ModelSettings(precision='bf16')).warm_up(max_size=2, max_tokens=16); "
             "print(sorted(m for m in ('transformers', 'torch._dynamo', 'triton') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
