@@ -20,6 +20,7 @@ import math
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -179,7 +180,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         port = free_port()
         config = write_config(workdir / "judge.yaml", broker.bootstrap, port)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--config", str(config), "run"], env=env,
+        profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+        proc = subprocess.Popen([sys.executable, *profile, "-m", "monitor.cli", "--config", str(config), "run"], env=env,
                                 stdout=open(workdir / "judge.log", "wb"), stderr=subprocess.STDOUT)
         try:
             while metric(port, "textmon_judge_records_total") == 0:
@@ -198,7 +200,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             steps = metric(port, "textmon_judge_step_seconds_count")
             alerts = metric(port, "textmon_alerts_total")
         finally:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)  # cProfile writes on SIGINT's exit
             proc.wait(60)
     finally:
         broker.stop()
@@ -218,6 +220,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=6.0, help="event time the records span")
     parser.add_argument("--partitions", type=int, default=1, help="enriched partitions (one judge owns them all)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None, help="write the judge's cProfile statistics here")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     print(f"{'records':>10} {'seconds':>8} {'records/s':>10} {'changelog':>10} {'steps':>6} {'alerts':>6}  judge cpu")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from monitor.trends.text import hamming, simhash
+from monitor.trends.text import simhash
 
 
 class NearDuplicateIndex:
@@ -29,16 +29,28 @@ class NearDuplicateIndex:
 
     def seen_fingerprint(self, fp: int, event_time: float) -> bool:
         """``seen`` for a text's ``simhash`` fingerprint, computed beforehand (a batch at a time)."""
-        self._expire(event_time)
-        for band, table in enumerate(self._bands):
-            for other in table.get(fp >> (16 * band) & 0xFFFF, ()):
-                if hamming(fp, other) <= self.max_distance:
-                    return True
-        for band, table in enumerate(self._bands):
-            table.setdefault(fp >> (16 * band) & 0xFFFF, []).append(fp)
-        self._order.append((event_time, fp))
-        while len(self._order) > self.max_entries:
-            self._forget()
+        order = self._order
+        if order and order[0][0] < event_time - self.window_seconds:
+            self._expire(event_time)
+        keys = (fp & 0xFFFF, fp >> 16 & 0xFFFF, fp >> 32 & 0xFFFF, fp >> 48 & 0xFFFF)
+        bands = self._bands
+        limit = self.max_distance
+        for table, key in zip(bands, keys):
+            candidates = table.get(key)
+            if candidates:
+                for other in candidates:
+                    if (fp ^ other).bit_count() <= limit:
+                        return True
+        for table, key in zip(bands, keys):
+            bucket = table.get(key)
+            if bucket is None:
+                table[key] = [fp]
+            else:
+                bucket.append(fp)
+        order.append((event_time, fp))
+        if len(order) > self.max_entries:
+            while len(order) > self.max_entries:
+                self._forget()
         return False
 
     def remember(self, fp: int, event_time: float) -> None:

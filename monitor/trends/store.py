@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
+from collections import Counter, _count_elements  # type: ignore[attr-defined]
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -236,15 +236,17 @@ class TrendStore:
         if changes is not None:
             if fingerprint is not None and not duplicate:
                 changes.fingerprints.append((t, fingerprint))
-        found = None if duplicate else terms
         for k in (key, ALL) if self.config.market_wide else (key,):
-            bucket = self._bucket(k, index)
+            by_index = self.buckets.get(k)
+            bucket = by_index.get(index) if by_index is not None else None
+            if bucket is None:
+                bucket = self._bucket(k, index)
             if changes is not None:
                 changes.buckets.add((k, index))
-            if found is None:
+            if duplicate:
                 bucket.duplicates += 1
-                continue
-            self._count(bucket, record, found)
+            else:
+                self._count(bucket, record, terms)
         if advance:
             self._advance(record.partition, t)
         return AddResult(key, duplicate=duplicate)
@@ -335,7 +337,7 @@ class TrendStore:
     def _count(self, bucket: Bucket, record: Observed, found: list[str]) -> None:
         bucket.count += 1
         bucket.by_sentiment[record.sentiment_label] += 1
-        bucket.terms.update(found)
+        _count_elements(bucket.terms, found)  # Counter.update's own C loop, without its checks per call
         value = record.sentiment_value
         if value is None:
             return
