@@ -76,6 +76,7 @@ class Judge:
         self.failed = False
         self.consuming = False
         self.sources: list[tuple[str, int]] = []
+        self._late_reported = 0  # late records already added to textmon_late_records_total
         token = settings.http.auth_token
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
                                    token.get_secret_value() if token is not None else None, lambda: [])
@@ -317,7 +318,6 @@ class Judge:
             self.metrics.late_records.inc(late - self._late_reported)
         self._late_reported = late
 
-    _late_reported = 0
 
     async def step(self, partitions: list[int]) -> None:
         """For each partition: its changes, closed buckets and alerts, with its consumed offset, in one transaction."""

@@ -40,23 +40,16 @@ class MarketTask(JudgeTask):
             try:
                 closed = orjson.loads(value)
                 index, partition = int(closed["index"]), int(closed["partition"])
-                total = Bucket()
-                for state in closed["buckets"].values():
-                    _sum(total, Bucket.from_state(state))
+                buckets = [Bucket.from_state(state) for state in closed["buckets"].values()]
             except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
                 errors.append(f"not an aggregate record: {exc!r}"[:300])
                 continue
-            if total.count or total.duplicates:
-                if not self.store.merge(ALL, index, total):
-                    self.late += 1
+            if not all([self.store.merge(ALL, index, bucket) for bucket in buckets]):
+                self.late += 1
             self.store.advance((self.enriched_topic, partition), (index + 1) * bs)
             self.records += 1
         self.changed = self.changed or bool(values)
         return errors
-
-    def applies(self) -> bool:
-        """Whether any rule names ``__all__`` (otherwise the series is kept for the status page only)."""
-        return any(rule.applies_to(ALL) for rule in self.engine.rules)
 
     def changelog(self) -> list[tuple[bytes, bytes | None]]:
         return [(PREFIX + key, value) for key, value in super().changelog()]
@@ -71,16 +64,6 @@ class MarketTask(JudgeTask):
 
     def _closed_counts(self, index: int) -> dict[str, Any]:
         return {}
-
-
-def _sum(into: Bucket, other: Bucket) -> None:
-    into.count += other.count
-    into.duplicates += other.duplicates
-    into.by_sentiment.update(other.by_sentiment)
-    into.sentiment_sum += other.sentiment_sum
-    into.sentiment_sq += other.sentiment_sq
-    into.terms.update(other.terms)
-    into.exemplars += other.exemplars
 
 
 def own_records(records: dict[bytes, bytes]) -> dict[bytes, bytes]:
