@@ -59,9 +59,14 @@ def security_headers(csp: str) -> dict[str, str]:
 
 
 def without_text(alert: dict[str, Any]) -> dict[str, Any]:
-    """An alert's JSON with the message text in it (exemplar snippets, terms) removed."""
-    exemplars = [{**e, "snippet": ""} for e in alert.get("exemplars", [])]
-    return {**alert, "exemplars": exemplars, "terms": []}
+    """An alert's JSON with the message text in it removed: exemplar snippets, the over-represented
+    terms (in ``terms`` and in the ``terms`` annotation), and the same in an incident's parts."""
+    out = {**alert, "exemplars": [{**e, "snippet": ""} for e in alert.get("exemplars", [])], "terms": []}
+    if "annotations" in alert:
+        out["annotations"] = {k: v for k, v in alert["annotations"].items() if k != "terms"}
+    if "parts" in alert:
+        out["parts"] = [without_text(p) for p in alert["parts"]]
+    return out
 
 
 def authorised(header: str | None, token: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import aiohttp
 import pytest
@@ -59,3 +60,12 @@ async def test_the_page_and_api_need_the_token_and_probes_do_not(server: int) ->
 def test_without_text_removes_snippets_and_terms() -> None:
     alert = {"summary": "s", "exemplars": [{"id": "m1", "snippet": "secret headline", "score": 0.9}], "terms": ["x"]}
     assert without_text(alert) == {"summary": "s", "exemplars": [{"id": "m1", "snippet": "", "score": 0.9}], "terms": []}
+
+
+def test_without_text_reaches_annotations_and_incident_parts() -> None:
+    part = {"summary": "p", "exemplars": [{"id": "m2", "snippet": "secret part", "score": 0.8}], "terms": ["secretterm"],
+            "annotations": {"summary": "p", "terms": "secretterm"}}
+    incident = {**part, "summary": "2 alerts", "parts": [part, part]}
+    scrubbed = json.dumps(without_text(incident))
+    assert "secret" not in scrubbed
+    assert without_text(incident)["annotations"] == {"summary": "p"} and len(without_text(incident)["parts"]) == 2
