@@ -741,8 +741,11 @@ class Daemon:
         for (topic, partition), s in seconds.items():
             self.metrics.commit_stalled.labels(topic, str(partition)).set(s)
         stalled = self.stalls.stalled(seconds)
-        if stalled and stalled != self.stalled:
+        if stalled and {line.partition(":")[0] for line in stalled} != {line.partition(":")[0] for line in self.stalled}:
+            # once each time the set of stalled partitions changes, not every check
             log.error("commits stalled", partitions=stalled)
+        elif self.stalled and not stalled:
+            log.info("commits advancing again")
         self.stalled = stalled
 
 
