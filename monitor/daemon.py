@@ -545,9 +545,10 @@ class Daemon:
         if self.staged is not None:
             for e, t in zip(enriched, item.batch.items):
                 pos = e.message.position
-                self.staged.stage((pos.topic, pos.partition), pos.offset,
-                                  Pending(enriched_record(topic, e, t.features), source=pos))
-                self.tracker.done(pos.topic, pos.partition, pos.offset)
+                # staged only while in flight here: a copy fetched before a revocation is not sent twice
+                if self.tracker.done(pos.topic, pos.partition, pos.offset):
+                    self.staged.stage((pos.topic, pos.partition), pos.offset,
+                                      Pending(enriched_record(topic, e, t.features), source=pos))
             self._count(enriched, item.batch.route, time.time())
             self.source.notify_progress()
             return
@@ -687,18 +688,15 @@ class Daemon:
                     break
                 items.append(nxt)
             # counted once, under the reason it was dead-lettered for, whether it went whole or as a stand-in
-            if self.staged is not None:
-                for d in items:
-                    pos = d.raw.position
-                    self.staged.stage((pos.topic, pos.partition), pos.offset,
-                                      Pending(dead_letter_record(topic, d), source=pos))
-            else:
+            if self.staged is None:
                 await self.emitter.publish_or_stand_in(
                     [dead_letter_record(topic, d) for d in items], [d.raw.position for d in items], topic, self._deadline())
             for d in items:
                 self.metrics.dead_letters.labels(d.reason.value).inc()
                 pos = d.raw.position
-                self.tracker.done(pos.topic, pos.partition, pos.offset)
+                if self.tracker.done(pos.topic, pos.partition, pos.offset) and self.staged is not None:
+                    self.staged.stage((pos.topic, pos.partition), pos.offset,
+                                      Pending(dead_letter_record(topic, d), source=pos))
                 log.warning("dead letter", reason=d.reason.value, detail=d.detail, partition=pos.partition, offset=pos.offset)
             self.source.notify_progress()
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class _PartitionState:
-    pending: list[int] = field(default_factory=list)  # min-heap of offsets in flight
-    done: set[int] = field(default_factory=set)  # completed but still inside the heap
+    pending: list[int] = field(default_factory=list)  # min-heap of offsets started (done ones popped lazily)
+    open: set[int] = field(default_factory=set)  # offsets started and not yet done
     next_offset: int | None = None  # one past the highest offset seen
     committed: int | None = None
 
@@ -35,20 +35,27 @@ class OffsetTracker:
     def started(self, topic: str, partition: int, offset: int) -> None:
         """Record that ``offset`` was fetched and its work begins."""
         state = self._parts.setdefault((topic, partition), _PartitionState())
-        heapq.heappush(state.pending, offset)
         state.next_offset = max(state.next_offset or 0, offset + 1)
+        if offset in state.open:
+            return  # fetched again while its first copy is in flight: one completion will count
+        heapq.heappush(state.pending, offset)
+        state.open.add(offset)
         self._in_flight += 1
 
-    def done(self, topic: str, partition: int, offset: int) -> None:
-        """Record that ``offset``'s effects are complete. Unknown partitions (revoked) are ignored."""
+    def done(self, topic: str, partition: int, offset: int) -> bool:
+        """Record that ``offset``'s effects are complete; False (and nothing changes) unless it is in
+        flight here now. A message fetched before its partition was revoked may finish after the
+        partition came back to this process, re-read from the last commit: its completion must not
+        count for the re-read copy, or the commit would pass that copy while it is still in flight."""
         state = self._parts.get((topic, partition))
-        if state is None or offset in state.done:
-            return
-        state.done.add(offset)
+        if state is None or offset not in state.open:
+            return False
+        state.open.discard(offset)
         self._in_flight -= 1
         self.completed += 1
-        while state.pending and state.pending[0] in state.done:
-            state.done.discard(heapq.heappop(state.pending))
+        while state.pending and state.pending[0] not in state.open:
+            heapq.heappop(state.pending)
+        return True
 
     def committed_for(self, topic: str, partition: int) -> int | None:
         """The offset last committed for a partition by this process (None: nothing yet)."""
@@ -58,7 +65,7 @@ class OffsetTracker:
     def in_flight_for(self, topic: str, partition: int) -> int:
         """Messages in flight for one partition."""
         state = self._parts.get((topic, partition))
-        return 0 if state is None else len(state.pending) - len(state.done)
+        return 0 if state is None else len(state.open)
 
     def committable(self) -> dict[tuple[str, int], int]:
         """Offsets to commit now: only partitions whose committable offset moved since the last commit."""
@@ -80,4 +87,4 @@ class OffsetTracker:
         for key in partitions:
             state = self._parts.pop(key, None)
             if state is not None:
-                self._in_flight -= len(state.pending) - len(state.done)
+                self._in_flight -= len(state.open)

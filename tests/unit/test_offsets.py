@@ -52,3 +52,30 @@ def test_event_times_are_released_in_each_partitions_offset_order() -> None:
     order.fetched(("news", 0), 11)  # re-read after a rebalance: starts over
     order.trended(("news", 0), 11, 200.0)
     assert order.release() == [(("news", 0), 200.0)]
+
+
+def test_work_fetched_before_a_revocation_does_not_complete_its_re_read_copy() -> None:
+    tracker = OffsetTracker()
+    for offset in (3, 4, 5):
+        tracker.started("t", 0, offset)
+    tracker.forget([("t", 0)])  # revoked with 3-5 in flight; the partition comes back, re-read from 3
+    tracker.started("t", 0, 3)
+    assert not tracker.done("t", 0, 4), "4 of the earlier fetch is not in flight here now"
+    assert not tracker.done("t", 0, 5)
+    tracker.started("t", 0, 4)
+    tracker.started("t", 0, 5)
+    assert tracker.done("t", 0, 3)
+    assert tracker.committable() == {("t", 0): 4}, "the re-read 4 is still in flight"
+    assert tracker.in_flight_for("t", 0) == 2 and tracker.in_flight == 2
+    assert tracker.done("t", 0, 4) and tracker.done("t", 0, 5)
+    assert not tracker.done("t", 0, 5), "one completion per fetch"
+    assert tracker.committable() == {("t", 0): 6} and tracker.in_flight == 0
+
+
+def test_an_offset_fetched_twice_while_in_flight_completes_once() -> None:
+    tracker = OffsetTracker()
+    tracker.started("t", 0, 7)
+    tracker.started("t", 0, 7)
+    assert tracker.in_flight == 1
+    assert tracker.done("t", 0, 7) and not tracker.done("t", 0, 7)
+    assert tracker.committable() == {("t", 0): 8} and tracker.in_flight == 0
