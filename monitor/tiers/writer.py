@@ -86,6 +86,7 @@ class PartitionWriter:
         producer = self.producer
         assert producer is not None, "commit() before start()"
         result = StepResult()
+        fenced: BaseException | None = None
         try:
             async with producer.transaction():
                 futures = []
@@ -99,6 +100,9 @@ class PartitionWriter:
                 results = await asyncio.gather(*futures, return_exceptions=True)
                 refused = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
                 if refused:
+                    fenced = next((e for _, e in refused if _is_fenced(e)), None)
+                    if fenced is not None:
+                        raise _Retry(repr(fenced))  # aborting may fail too; reported as Fenced below
                     for i, error in refused:
                         if is_permanent(error) and records[i].source is not None:
                             records[i].record = stand_in(self.dead_letter_topic, records[i].record,
@@ -111,14 +115,12 @@ class PartitionWriter:
                 if offsets:
                     await producer.send_offsets_to_transaction(
                         {tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()}, group_id)
-        except ProducerFenced as exc:
-            raise Fenced(f"{self.txn_id}: {exc}") from None
-        except _Retry as exc:
-            raise StepFailed(str(exc)) from None
-        except KafkaError as exc:
-            if "fenced" in type(exc).__name__.lower():
-                raise Fenced(f"{self.txn_id}: {exc!r}") from None
-            raise StepFailed(repr(exc)) from None
+        except (_Retry, KafkaError, AssertionError) as exc:
+            # AssertionError: aiokafka will not begin a transaction once its producer hit a fatal error
+            # (fenced while a step's sends were in flight): that producer is done, and our ownership too
+            if fenced is not None or isinstance(exc, AssertionError) or _is_fenced(exc):
+                raise Fenced(f"{self.txn_id}: {fenced or exc!r}") from None
+            raise StepFailed(str(exc) if isinstance(exc, _Retry) else repr(exc)) from None
         result.written = len(records)
         return result
 
@@ -138,6 +140,11 @@ class StepFailed(Exception):
 
 class _Retry(Exception):
     pass
+
+
+def _is_fenced(error: BaseException) -> bool:
+    """A send refused because a newer producer took this transactional id over."""
+    return isinstance(error, ProducerFenced) or "fenced" in type(error).__name__.lower()
 
 
 def _failed(exc: BaseException) -> asyncio.Future[None]:

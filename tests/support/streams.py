@@ -138,3 +138,25 @@ def metric_value(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+async def read_committed(bootstrap: str, topic: str) -> list[Any]:
+    """Every committed record of ``topic`` (read_committed), up to its end now."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                                group_id=None, isolation_level="read_committed")
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=2000)  # joins: the assignment is known after the first fetch
+        await consumer.seek_to_beginning()
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        out = []
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
+        while await behind():
+            batch = await consumer.getmany(timeout_ms=500)
+            out += [r for rs in batch.values() for r in rs]
+        return out
+    finally:
+        await consumer.stop()
