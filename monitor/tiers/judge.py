@@ -76,7 +76,6 @@ class Judge:
         self.failed = False
         self.consuming = False
         self.sources: list[tuple[str, int]] = []
-        self._late_reported = 0  # late records already added to textmon_late_records_total
         token = settings.http.auth_token
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
                                    token.get_secret_value() if token is not None else None, lambda: [])
@@ -313,10 +312,10 @@ class Judge:
     def _gauges(self) -> None:
         lags = [t.watermark_lag() for t in self.tasks.values() if t.store.watermark]
         self.metrics.judge_watermark_lag.set(max(lags, default=0.0))
-        late = sum(t.late for t in self.tasks.values())
-        if late > self._late_reported:
-            self.metrics.late_records.inc(late - self._late_reported)
-        self._late_reported = late
+        for task in self.tasks.values():  # per task: one that moved away takes none of the others' count with it
+            if task.late > task.late_reported:
+                self.metrics.late_records.inc(task.late - task.late_reported)
+                task.late_reported = task.late
 
 
     async def step(self, partitions: list[int]) -> None:
@@ -360,7 +359,7 @@ class Judge:
                 consumer.pause(tp)  # until the group takes it from us; its records are the new owner's
             return
         except StepFailed as exc:
-            self.unsent[p] = records
+            self.unsent[p] = _latest_per_changelog_key(records, changelog)  # bounded by the keys, however long it fails
             self.metrics.commits.labels("failed").inc()
             log.warning("step failed; retrying with the next one", partition=p, error=str(exc)[:300])
             return
@@ -371,3 +370,15 @@ class Judge:
             self.metrics.alerts.labels(alert.rule, alert.state.value).inc()
             log.info("alert", rule=alert.rule, topic=alert.key, state=alert.state.value, summary=alert.summary,
                      reminder=alert.reminder, partition=p)
+
+
+def _latest_per_changelog_key(records: list[Pending], changelog: str) -> list[Pending]:
+    """A failed step's records for the next one: of changelog records only the latest per key (the
+    topic is compacted, so the others would only be overwritten), everything else as it was."""
+    latest: dict[bytes, int] = {}
+    for i, item in enumerate(records):
+        topic, key = item.record[0], item.record[1]
+        if topic == changelog and key is not None:
+            latest[key] = i
+    return [item for i, item in enumerate(records)
+            if item.record[0] != changelog or item.record[1] is None or latest[item.record[1]] == i]

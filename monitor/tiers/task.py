@@ -83,6 +83,7 @@ class JudgeTask:
         self.next_offset = 0  # the next enriched offset this task counts (the judge drops older copies)
         self._last_add: float | None = time.monotonic()
         self.late = 0
+        self.late_reported = 0  # of ``late``, what textmon_late_records_total already counts
         self.duplicates = 0
 
     # -- the flow ----------------------------------------------------------------------------

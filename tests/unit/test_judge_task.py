@@ -140,3 +140,16 @@ def test_the_market_series_sums_every_partition_and_closes_when_all_have():
     for index, bucket in market.store.buckets[ALL].items():
         parts = [c["buckets"][k][0] for p in (0, 1) for c in tasks[p].closed if c["index"] == index for k in c["buckets"]]
         assert bucket.count == sum(parts)
+
+
+def test_a_failing_step_keeps_one_changelog_record_per_key_for_the_next():
+    from monitor.tiers.judge import _latest_per_changelog_key
+    from monitor.tiers.writer import Pending
+
+    steps = [[Pending(("log", b"m", b"meta1", [])), Pending(("log", b"b1", b"v1", [])), Pending(("alerts", b"fp", b"a1", []))],
+             [Pending(("log", b"m", b"meta2", [])), Pending(("log", b"b1", None, [])), Pending(("aggs", b"0", b"c", []))]]
+    unsent: list[Pending] = []
+    for changes in steps:  # two failed steps in a row
+        unsent = _latest_per_changelog_key(unsent + changes, "log")
+    assert [p.record[:3] for p in unsent] == [("alerts", b"fp", b"a1"), ("log", b"m", b"meta2"), ("log", b"b1", None),
+                                               ("aggs", b"0", b"c")], "latest per key, deletions kept, others all"
