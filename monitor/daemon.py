@@ -1,8 +1,13 @@
-"""The daemon: the only module that knows every stage. It wires them with bounded queues.
+"""The classify pipeline, and the process that runs it: stages wired with bounded queues.
 
-    fetch -> decode -> tokenise -> batch -> infer (N workers) -> effects (publish, trends, alerts,
-                 \\-> dead letters -> publish -> done                     sinks) -> done
+    fetch -> decode -> tokenise -> batch -> infer (N workers) -> effects: publish, and with role
+                 \\-> dead letters -> publish -> done           ``all`` judgement -> sinks -> done
     commit loop: commits what the offset tracker says is done
+
+With role ``all`` (the default) the effects stage hands each batch to ``monitor.judgement``
+(trends and alerts in this process, checkpointed with the commits); with role ``classify`` the
+records are staged and committed with their input offsets (``monitor.tiers.staged``) for the judge
+tier (``monitor.tiers.judge``) and sink delivery (``monitor.tiers.deliver``) to take over.
 
 Messages are tokenised as they arrive (a worker thread, chunk by chunk), so the batcher
 sorts and cuts by true token counts and batches carry little padding. Inference runs in a
@@ -30,13 +35,12 @@ from typing import Any
 import structlog
 
 from monitor import __version__
-from monitor.alerts import AlertEngine, build_rule
-from monitor.checkpoint import AppliedOffsets, CheckpointFile
 from monitor.batching import Batch, Batcher
 from monitor.decode import Decoder
 from monitor.feedback import AnalystDesk
 from monitor.emit import Emitter, PublishTimeout, dead_letter_record, enriched_record
 from monitor.inflight import InFlightLimit
+from monitor.judgement import LocalJudgement
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.models.base import resolve_device
@@ -44,23 +48,21 @@ from monitor.models.classifier import Classifier, Tokenized
 from monitor.models.workers import WorkerPlan, name_thread, plan_workers
 from monitor.offsets import OffsetTracker
 from monitor.redact import register_settings
-from monitor.records import Alert, DeadLetter, DeadLetterReason, Enriched, Message, Prediction
+from monitor.records import DeadLetter, DeadLetterReason, Enriched, Message, Prediction
 from monitor.server import HealthServer, without_text
 from monitor.stall import CommitStallDetector
 from monitor.settings import Settings
 from monitor.sinks import OutboxLimits, SinkDispatcher, load_sink
 from monitor.sources.kafka import KafkaSource
 from monitor.trends import TrendStore
-from monitor.wiring import state_dir, trend_config
-from monitor.trends.order import ReleaseOrder
 from monitor.trends.store import TextFeatures
+from monitor.wiring import state_dir, trend_config
 from monitor.tiers.staged import StagedOutput
 from monitor.tiers.writer import Pending
 
 log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
 PUBLISHES_IN_FLIGHT = 8  # batches whose records are being written at once
-OPEN_BUCKET_EVERY_SECONDS = 0.2  # how often rules judge the still-open bucket at most (closed ones: always)
 POLL_SECONDS = 0.1  # how long one poll waits for records
 POISON_STREAK = 8  # messages in a row the tokeniser refuses before that counts as its own failure, not theirs
 
@@ -96,31 +98,33 @@ class Daemon:
         self.classify_only = settings.role == "classify"
         # the classify tier keeps no state: its records are staged and commit with their input offsets
         self.staged = StagedOutput(settings, self.metrics) if self.classify_only else None
+        sinks = () if self.classify_only else settings.sinks  # the classify tier raises no alerts
+        self.sinks = SinkDispatcher(
+            [load_sink(s) for s in sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id,
+            limits=[OutboxLimits(s.outbox_max_entries, s.outbox_max_age_seconds) for s in sinks],
+        )
+        # all in one process: trends and alerts here, checkpointed with the commits; the classify tier
+        # leaves them to the judge tier
+        self.judgement = None if self.classify_only else LocalJudgement(settings, self.metrics, self.sinks)
+        j = self.judgement
+        # the trends' text features (content terms, near-duplicate fingerprint) are computed beside the
+        # tokens; the classify tier ships them in its records, so the judge tier never reads the text
+        self.features = j.trends if j else TrendStore(trend_config(settings))
         self.source = KafkaSource(
             settings.kafka, self.tracker, self.metrics, settings.shutdown_grace_seconds / 2,
-            None if self.classify_only else self._checkpoint, on_backlog=None if self.classify_only else self._expect,
+            j.checkpoint if j else None, on_backlog=j.expect if j else None,
             committer=self._commit_staged if self.classify_only else None,
             on_assigned=self.staged.assign if self.staged else None,
             on_revoked=self.staged.revoke if self.staged else None,
         )
         self.emitter = Emitter(settings.kafka, self.metrics)
-        sinks = () if settings.role == "classify" else settings.sinks  # the classify tier raises no alerts
-        self.sinks = SinkDispatcher(
-            [load_sink(s) for s in sinks], self.metrics, state_dir(settings) / "outbox" / settings.kafka.group_id,
-            limits=[OutboxLimits(s.outbox_max_entries, s.outbox_max_age_seconds) for s in sinks],
-        )
-        self.trends = TrendStore(trend_config(settings))
-        self.alerts = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting, settings.trends.warmup_buckets)
-        self.applied = AppliedOffsets()
-        self.order = ReleaseOrder()
-        self.checkpoint_file = CheckpointFile(state_dir(settings), settings.kafka.group_id)
         token = settings.http.auth_token
         admin = settings.http.admin_token
         self.server = HealthServer(self.metrics, self.readiness, settings.http.host, settings.http.port, self.status,
                                    token.get_secret_value() if token is not None else None, self.not_ready_because,
                                    admin.get_secret_value() if admin is not None else None,
                                    lambda reason: self.metrics.feedback_refused.labels(reason).inc())
-        self.desk = AnalystDesk(settings, self.metrics, self._labels, lambda: self.alerts.firing)
+        self.desk = AnalystDesk(settings, self.metrics, self._labels, lambda: j.alerts.firing if j else [])
         self.desk.mount(self.server.app)
         self.stalls = CommitStallDetector(settings.kafka.commit_stall_seconds)
         self.stalled: list[str] = []  # partitions whose commits stopped, as readiness explains them
@@ -144,9 +148,6 @@ class Daemon:
         self._batch_ids = 0
         self._poison_streak = 0  # messages in a row the tokeniser refused (its thread only)
         self.failed = False
-        self._evaluated_at = float("-inf")
-        self._open_unjudged = False  # records counted since the open bucket was last judged
-        self._versions: dict[str, str] = {}  # model versions that classified what the trends hold
         self.http_port: int | None = None
 
     def readiness(self) -> dict[str, bool]:
@@ -166,31 +167,17 @@ class Daemon:
         """What ``/readyz`` says beside the failed checks: the stalled partitions."""
         return self.stalled
 
-    @property
-    def display_window(self) -> float:
-        """The window shown on dashboards and the status page: the first rule's (5 minutes without rules)."""
-        return self.alerts.rules[0].window_seconds if self.alerts.rules else 300.0
-
     def status(self) -> dict[str, Any]:
         """The status page's data: models, per-topic trend series and windows, firing alerts."""
-        window = self.display_window
-        topics = []
-        for key in self.trends.keys():
-            stats = self.trends.window(key, window)
-            topics.append({
-                "topic": key,
-                "window": {"seconds": window, "count": stats.count, "by_sentiment": stats.by_sentiment,
-                           "negative_share": round(stats.share("negative"), 4), "mean_sentiment": round(stats.mean_sentiment, 4)},
-                "series": self.trends.series(key),
-            })
+        j = self.judgement
         return {
             "version": __version__,
             "models": self.classifier.describe() if self.classifier is not None else {},
-            "watermark": self.trends.watermark,
-            "bucket_seconds": self.trends.bucket_seconds,
-            "topics": topics,
+            "watermark": j.trends.watermark if j else None,
+            "bucket_seconds": j.trends.bucket_seconds if j else None,
+            "topics": j.topics() if j else [],
             "alerts": [a.to_json() if self.settings.http.expose_text else without_text(a.to_json())
-                       for a in self.alerts.firing],
+                       for a in (j.alerts.firing if j else [])],
         }
 
     def request_stop(self) -> None:
@@ -220,13 +207,14 @@ class Daemon:
             for task in tasks:
                 task.add_done_callback(self._stage_ended)
             aux = [asyncio.create_task(self._commit_loop(), name="commit"), asyncio.create_task(self._probe_loop(), name="probe")]
-            if not self.classify_only:
-                judge = asyncio.create_task(self._judge_loop(), name="judge")
+            if self.judgement is not None:
+                judge = asyncio.create_task(self.judgement.loop(), name="judge")
                 judge.add_done_callback(self._stage_ended)  # a failing rule stops the daemon, as it does in a batch
                 aux.append(judge)
             await self._fetch_loop()
             await self._drain(tasks)
-            await self._judge_unjudged()
+            if self.judgement is not None:
+                await self.judgement.judge_unjudged()
             for task in aux:
                 task.cancel()
             await _settle(aux)
@@ -262,35 +250,10 @@ class Daemon:
         self.failed = True
         self.request_stop()
 
-    def _restore(self) -> None:
-        if self.classify_only:
-            return
-        state = self.checkpoint_file.load()
-        if state is None:
-            return
-        self.trends.restore(state["trends"])
-        self.alerts.restore(state["alerts"])
-        self.applied = AppliedOffsets.from_state(state["applied"])
-        log.info("trend state restored", path=str(self.checkpoint_file.path), watermark=self.trends.watermark,
-                 topics=len(self.trends.baselines), firing=len(self.alerts.firing))
-
-    def _expect(self, partitions: list[tuple[str, int]]) -> None:
-        """Newly assigned partitions with records waiting hold the trends' watermark until their first is counted."""
-        for partition in partitions:
-            self.trends.expect(partition)
-
-    async def _checkpoint(self, offsets: dict[tuple[str, int], int]) -> None:
-        """Save trend and alert state with the offsets about to be committed (called before every commit)."""
-        started = time.perf_counter()
-        self.applied.advance(offsets)
-        state = {"trends": self.trends.to_state(), "alerts": self.alerts.to_state(),
-                 "applied": self.applied.to_state(), "saved_at": time.time()}
-        await asyncio.get_running_loop().run_in_executor(None, self.checkpoint_file.save, state)
-        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
-
     async def _start_stages(self) -> bool:
         loop = asyncio.get_running_loop()
-        self._restore()
+        if self.judgement is not None:
+            self.judgement.restore()
         # the tokeniser has its own thread and the inference workers own the cores: no extra thread pool
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         m = self.settings.models
@@ -342,9 +305,8 @@ class Daemon:
                 if isinstance(decoded, DeadLetter):
                     await self._dead.put(decoded)
                 else:
-                    if not self.classify_only:
-                        self.order.fetched((pos.topic, pos.partition), pos.offset)
-                        self.trends.expect((pos.topic, pos.partition))
+                    if self.judgement is not None:
+                        self.judgement.fetched(pos)
                     await self._messages.put(decoded)
             self.metrics.in_flight.set(self.tracker.in_flight)
             self.metrics.in_flight_limit.set(high)
@@ -388,8 +350,8 @@ class Daemon:
                 self.metrics.tokenize_seconds.observe(time.perf_counter() - started)
                 for dead, message in refused:
                     pos = message.position  # trends' watermark must not wait for it
-                    if not self.classify_only:
-                        self.order.trended((pos.topic, pos.partition), pos.offset, message.event_time)
+                    if self.judgement is not None:
+                        self.judgement.skipped(pos, message.event_time)
                     await self._dead.put(dead)
                 self._tokenized.put_nowait(tokenized)
         self._tokenized.put_nowait(_END)
@@ -426,7 +388,7 @@ class Daemon:
         near-duplicate fingerprint) here too: they would otherwise cost the event loop about as much
         as everything else it does per message."""
         assert self.classifier is not None
-        features = self.trends.text_features([m.text for m in chunk])
+        features = self.features.text_features([m.text for m in chunk])
         by_route: dict[str, list[tuple[Message, TextFeatures]]] = {}
         for m, f in zip(chunk, features):
             by_route.setdefault(self.classifier.route_for(m.language, m.text), []).append((m, f))
@@ -535,8 +497,9 @@ class Daemon:
                 task.add_done_callback(publishing.discard)
                 task.add_done_callback(lambda _: slots.release())
                 task.add_done_callback(self._stage_ended)
-                if not self.classify_only:
-                    await self._observe(item)
+                if self.judgement is not None:
+                    self.desk.observe(item.enriched)
+                    await self.judgement.observe(item.enriched, [t.features for t in item.batch.items])
         await asyncio.gather(*publishing)
 
     async def _apply(self, item: _Classified, topic: str) -> None:
@@ -563,84 +526,6 @@ class Daemon:
         self.source.notify_progress()
         log.debug("batch done", size=len(enriched))
 
-    async def _observe(self, item: _Classified) -> None:
-        """Trends, alerts and sinks for a batch, while its records are being published.
-
-        Counting before the acknowledgement is safe: publishing retries until it succeeds or the
-        process dies, and after a restart the checkpointed applied offsets keep replayed records
-        from being counted twice.
-        """
-        if item.enriched:  # a batch is one route's: its records share their models
-            self._versions.update(item.enriched[0].model_versions)
-        self._trend(item.enriched, [t.features for t in item.batch.items])
-        self.desk.observe(item.enriched)
-        # buckets that close are judged now; the still-open one at most every OPEN_BUCKET_EVERY_SECONDS,
-        # and _judge_loop catches up on the last batch of a burst
-        clock = time.monotonic()
-        evaluate_open = clock - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS
-        self._open_unjudged = not evaluate_open
-        await self._judge(evaluate_open)
-
-    async def _judge(self, evaluate_open: bool) -> None:
-        """Step the alert engine (closing due buckets; judging the open one when told) and notify."""
-        if evaluate_open:
-            self._evaluated_at = time.monotonic()
-        alerts = self.alerts.advance(self.trends, dict(self._versions), evaluate_open, wall=time.monotonic())
-        await self._notify(alerts, evaluate_open)
-
-    async def _notify(self, alerts: list[Alert], update_gauges: bool = False) -> None:
-        """Count, log and hand notifications to the sinks."""
-        self.metrics.alerts_muted.inc(self.alerts.lifecycle.muted_notifications)
-        self.alerts.lifecycle.muted_notifications = 0
-        for alert in alerts:
-            self.metrics.alerts.labels(alert.rule, alert.state.value).inc()
-            log.info("alert", rule=alert.rule, topic=alert.key, topics=alert.labels.get("topics", alert.key),
-                     state=alert.state.value, summary=alert.summary, reminder=alert.reminder)
-        if update_gauges:
-            self._update_gauges()
-        await self.sinks.dispatch(alerts)
-
-    async def _judge_loop(self) -> None:
-        """Judge the open bucket once batches stop coming: the last batch of a burst is never left unjudged
-        for longer than OPEN_BUCKET_EVERY_SECONDS."""
-        while True:
-            await asyncio.sleep(OPEN_BUCKET_EVERY_SECONDS)
-            if time.monotonic() - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS:
-                if self._open_unjudged:
-                    await self._judge_unjudged()
-                else:  # the stream is quiet: an incident waiting for group_wait goes out on the wall clock
-                    due = self.alerts.tick(time.monotonic())
-                    if due:
-                        await self._notify(due)
-
-    async def _judge_unjudged(self) -> None:
-        """Judge the open bucket if records were counted since it was last judged."""
-        if self._open_unjudged:
-            self._open_unjudged = False
-            await self._judge(True)
-
-    def _trend(self, enriched: list[Enriched], features: list[TextFeatures]) -> None:
-        """Count a batch into trends (``features``: each record's, from the tokeniser thread); the
-        watermark follows each partition in offset order (``monitor.trends.order``), however batching
-        reordered the messages."""
-        fresh, fresh_features = [], []
-        for e, f in zip(enriched, features, strict=True):
-            pos = e.message.position
-            if self.applied.contains(pos.topic, pos.partition, pos.offset):
-                self.metrics.replays_skipped.inc()  # already counted before a restart
-            else:
-                fresh.append(e)
-                fresh_features.append(f)
-                self.applied.add(pos.topic, pos.partition, pos.offset)
-            self.order.trended((pos.topic, pos.partition), pos.offset, e.message.event_time)
-        for result in self.trends.add_batch(fresh, advance=False, features=fresh_features):
-            if result.late:
-                self.metrics.late_records.inc()
-            elif result.duplicate:
-                self.metrics.duplicates.labels(result.key).inc()
-        for partition, event_time in self.order.release():
-            self.trends.advance(partition, event_time)
-
     def _count(self, enriched: list[Enriched], route: str, acked: float) -> None:
         """A published batch's metrics: counters once per batch and label pair, latencies per message."""
         m = self.metrics
@@ -657,20 +542,6 @@ class Daemon:
             truncated += message.truncated or e.prediction.truncated
         if truncated:
             m.messages_truncated.inc(truncated)
-
-    def _update_gauges(self) -> None:
-        if not self.alerts.rules:
-            return
-        window = self.display_window
-        for key in self.trends.keys():
-            stats = self.trends.window(key, window)
-            self.metrics.window_messages.labels(key).set(stats.count)
-            self.metrics.window_negative_share.labels(key).set(stats.share("negative"))
-        firing: dict[str, int] = {r.name: 0 for r in self.alerts.rules}
-        for alert in self.alerts.firing:
-            firing[alert.rule] = firing.get(alert.rule, 0) + 1
-        for rule, count in firing.items():
-            self.metrics.alerts_active.labels(rule).set(count)
 
     async def _dead_letter_loop(self) -> None:
         topic = self.settings.kafka.dead_letter_topic

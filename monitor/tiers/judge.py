@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from monitor import __version__
+from monitor.judgement import OPEN_BUCKET_EVERY_SECONDS
 from monitor.kafka_config import common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -38,7 +39,6 @@ from monitor.tiers.task import JudgeTask
 from monitor.tiers.writer import Fenced, PartitionWriter, Pending, StepFailed, transactional_id
 
 log = get_logger(__name__)
-OPEN_BUCKET_EVERY_SECONDS = 0.2  # as in the all-in-one daemon
 MARKET = -1  # the task key of the market-wide owner (aggregates partition 0); enriched partitions are >= 0
 MAX_RECORDS = 20_000  # per fetch
 

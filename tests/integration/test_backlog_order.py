@@ -44,7 +44,7 @@ async def test_a_time_ordered_backlog_loses_nothing_to_lateness(broker, tiny_mod
         assert await run == 0
     late = metrics.registry.get_sample_value("textmon_late_records_total")
     assert late == 0, f"{late:.0f} of {N} backlog records were refused as late"
-    counted = sum(b.count + b.duplicates for b in daemon.trends.buckets["__all__"].values())
+    counted = sum(b.count + b.duplicates for b in daemon.judgement.trends.buckets["__all__"].values())
     assert counted == N
 
 
