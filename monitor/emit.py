@@ -18,7 +18,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.errors import KafkaError
 
-from monitor.kafka_config import check_access, common_kwargs
+from monitor.connect import start_with_backoff
+from monitor.kafka_config import common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.records import DeadLetter, Enriched, SourcePosition
@@ -108,23 +109,21 @@ class Emitter:
 
     async def start(self, stopping: asyncio.Event) -> bool:
         """Connect, retrying with backoff while the broker is away. False if stopped first."""
-        delay = self.settings.connect_backoff_initial_seconds
-        while not stopping.is_set():
+
+        async def connect() -> AIOKafkaProducer:
             producer = self._new_producer()
             try:
                 await producer.start()
-                self.producer = producer
-                return True
-            except KafkaError as exc:
+            except BaseException:
                 await producer.stop()
-                await check_access(self.settings)
-                log.warning("producer cannot reach broker, retrying", error=repr(exc), retry_in_seconds=delay)
-                try:
-                    await asyncio.wait_for(stopping.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
-                delay = min(delay * 2, self.settings.connect_backoff_max_seconds)
-        return False
+                raise
+            return producer
+
+        producer = await start_with_backoff(connect, self.settings, "producer", stopping)
+        if producer is None:
+            return False
+        self.producer = producer
+        return True
 
     async def publish(self, records: Sequence[OutRecord], deadline: float | None = None) -> list[tuple[int, BaseException]]:
         """Write all records; retry passing failures with backoff; raise ``PublishTimeout`` past

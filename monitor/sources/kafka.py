@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from monitor.kafka_config import check_access, common_kwargs
+from monitor.connect import start_with_backoff
+from monitor.kafka_config import common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.offsets import OffsetTracker
@@ -83,8 +84,8 @@ class KafkaSource:
     async def start(self, stopping: asyncio.Event) -> bool:
         """Join the group, retrying with backoff while the broker is away. False if stopped first."""
         s = self.settings
-        delay = s.connect_backoff_initial_seconds
-        while not stopping.is_set():
+
+        async def join() -> AIOKafkaConsumer:
             consumer = AIOKafkaConsumer(
                 group_id=s.group_id,
                 enable_auto_commit=False,
@@ -100,22 +101,20 @@ class KafkaSource:
             )
             try:
                 await consumer.start()
-                consumer.subscribe(list(s.input_topics), listener=_Rebalance(self))
-                self.consumer = consumer
-                self.metrics.broker_up.set(1)
-                log.info("consumer started", topics=list(s.input_topics), group=s.group_id)
-                return True
-            except KafkaError as exc:
-                await consumer.stop()
-                await check_access(s)
+            except BaseException:
                 self.metrics.broker_up.set(0)
-                log.warning("broker unavailable, retrying", error=repr(exc), retry_in_seconds=round(delay, 2))
-                try:
-                    await asyncio.wait_for(stopping.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
-                delay = min(delay * 2, s.connect_backoff_max_seconds)
-        return False
+                await consumer.stop()
+                raise
+            consumer.subscribe(list(s.input_topics), listener=_Rebalance(self))
+            return consumer
+
+        consumer = await start_with_backoff(join, s, "consumer", stopping)
+        if consumer is None:
+            return False
+        self.consumer = consumer
+        self.metrics.broker_up.set(1)
+        log.info("consumer started", topics=list(s.input_topics), group=s.group_id)
+        return True
 
     async def fetch(self, timeout_ms: int, max_records: int) -> list[RawRecord]:
         """One poll. Called even while paused, so the group sees a live member."""

@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from monitor.alerts.incidents import IncidentGrouper
+from monitor.connect import start_with_backoff
 from monitor.kafka_config import common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -57,12 +58,17 @@ class SinkLane:
 
     async def start(self) -> None:
         k = self.settings.kafka
-        self.consumer = AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             group_id=self.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed", session_timeout_ms=k.session_timeout_ms,
             heartbeat_interval_ms=max(1000, k.session_timeout_ms // 3), **common_kwargs(k))
-        await self.consumer.start()
-        self.consumer.subscribe([self.settings.tiers.alerts_topic])
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # not kept: the next attempt starts a fresh one
+            raise
+        consumer.subscribe([self.settings.tiers.alerts_topic])
+        self.consumer = consumer
         await self.sink.start()
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -198,18 +204,14 @@ class Delivery:
         self.http_port = await self.server.start()
         tasks: list[asyncio.Task[None]] = []
         try:
-            delay = self.settings.kafka.connect_backoff_initial_seconds
-            while not self.stopping.is_set():
-                try:
-                    for lane in self.lanes:
-                        if lane.consumer is None:
-                            await lane.start()
-                    break
-                except KafkaError as exc:
-                    log.warning("broker unavailable, retrying", error=repr(exc), retry_in_seconds=round(delay, 2))
-                    with suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), delay)
-                    delay = min(delay * 2, self.settings.kafka.connect_backoff_max_seconds)
+            async def start_lanes() -> bool:
+                for lane in self.lanes:
+                    if lane.consumer is None:
+                        await lane.start()
+                return True
+
+            if not await start_with_backoff(start_lanes, self.settings.kafka, "delivery consumers", self.stopping):
+                return 0
             self.started = True
             tasks = [asyncio.create_task(lane.run(self.stopping), name=f"deliver-{lane.sink.name}") for lane in self.lanes]
             for task in tasks:

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from monitor import __version__
+from monitor.connect import start_with_backoff
 from monitor.judgement import OPEN_BUCKET_EVERY_SECONDS
 from monitor.kafka_config import common_kwargs
 from monitor.logs import get_logger
@@ -230,8 +231,8 @@ class Judge:
 
     async def _start(self) -> bool:
         s = self.settings
-        delay = s.kafka.connect_backoff_initial_seconds
-        while not self.stopping.is_set():
+
+        async def join() -> AIOKafkaConsumer:
             consumer = AIOKafkaConsumer(
                 group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
                 isolation_level="read_committed", max_poll_interval_ms=s.kafka.max_poll_interval_ms,
@@ -249,20 +250,19 @@ class Judge:
                 if not self.sources or not self.enriched_partitions:
                     raise KafkaError(f"no partitions found for the input topics {list(s.kafka.input_topics)} "
                                      f"or for {self.topic}")
-                consumer.subscribe([self.topic, self.aggregates], listener=_Rebalance(self))
-                self.consumer = consumer
-                self.consuming = True
-                log.info("judge started", topic=self.topic, group=self.group, input_partitions=len(self.sources))
-                return True
-            except KafkaError as exc:
+            except BaseException:
                 await consumer.stop()
-                log.warning("broker unavailable, retrying", error=repr(exc), retry_in_seconds=round(delay, 2))
-                try:
-                    await asyncio.wait_for(self.stopping.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
-                delay = min(delay * 2, s.kafka.connect_backoff_max_seconds)
-        return False
+                raise
+            consumer.subscribe([self.topic, self.aggregates], listener=_Rebalance(self))
+            return consumer
+
+        consumer = await start_with_backoff(join, s.kafka, "judge consumer", self.stopping)
+        if consumer is None:
+            return False
+        self.consumer = consumer
+        self.consuming = True
+        log.info("judge started", topic=self.topic, group=self.group, input_partitions=len(self.sources))
+        return True
 
     async def _loop(self) -> None:
         consumer = self.consumer

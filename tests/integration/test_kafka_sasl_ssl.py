@@ -1,5 +1,6 @@
 """End to end over SASL_SSL (SCRAM-SHA-512 over TLS with a private CA, certificates made here): the daemon
-consumes, publishes and alerts through the Kafka sink; a wrong password stops start-up with a clear error."""
+consumes, publishes and alerts through the Kafka sink; a wrong password stops start-up with a clear error,
+in every role."""
 
 from __future__ import annotations
 
@@ -68,8 +69,15 @@ async def test_consume_publish_and_alert_over_sasl_ssl(secure: tuple[Broker, Cer
     assert alerts[0].json()["rule"] == "neg" and alerts[0].json()["state"] == "firing"
 
 
-async def test_a_wrong_password_stops_start_up_naming_the_setting(secure: tuple[Broker, Certs], tiny_models) -> None:
+@pytest.mark.parametrize("role", ["all", "judge", "deliver"])
+async def test_a_wrong_password_stops_start_up_naming_the_setting(secure: tuple[Broker, Certs], tiny_models,
+                                                                  role: str) -> None:
+    from monitor.tiers.deliver import Delivery
+    from monitor.tiers.judge import Judge
+
     broker, certs = secure
-    settings = daemon_settings(broker.bootstrap, tiny_models, kafka=security(certs, "not-the-password"))
-    with pytest.raises(KafkaAccessError, match="kafka.sasl_password"):
-        await Daemon(settings, Metrics()).run()
+    settings = daemon_settings(broker.bootstrap, tiny_models, kafka=security(certs, "not-the-password"),
+                               sinks=[{"name": "log", "type": "log"}], role=role)
+    process = {"all": Daemon, "judge": Judge, "deliver": Delivery}[role](settings, Metrics())
+    with pytest.raises(KafkaAccessError, match="kafka.sasl_password"):  # every tier, not a retry without end
+        await process.run()
