@@ -166,6 +166,17 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
 
         for name in ("classify1", "judge1", "judge3"):
             await procs[name].wait_ready(180)  # the restarted and added ones take part, and stop cleanly
+        statuses: dict[str, Any] = {}
+
+        async def settled() -> bool:
+            """Every judge in the group, and each task (3 label partitions, the market) owned once."""
+            for name in ("judge1", "judge2", "judge3"):
+                _, body = await http_get(f"http://127.0.0.1:{procs[name].port}/api/status")
+                statuses[name] = json.loads(body) if body else {"partitions": []}
+            owned = [p["partition"] for st in statuses.values() for p in st["partitions"]]
+            return sorted(owned) == [-1, 0, 1, 2] and all(st["partitions"] for st in statuses.values())
+
+        await wait_until(settled, 180)  # judge3 has joined: no rebalance is left to come
         await wait_until(lambda: _committed_to_end(bootstrap, f"{base}-two", base), 300)
         await wait_until(lambda: _committed_to_end(bootstrap, f"{base}-two-judge", f"{base}.enriched"), 300)
 
@@ -175,12 +186,11 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
             await wait_until(same_alerts, 120)
         except AssertionError:
             pass  # the comparison below says what differs
-        judges, market = {}, None
-        for name in ("judge1", "judge2", "judge3"):
-            _, body = await http_get(f"http://127.0.0.1:{procs[name].port}/api/status")
-            status = json.loads(body)
-            judges[name] = status["partitions"]
-            for t in status["topics"]:
+        await wait_until(settled, 60)
+        judges = {name: st["partitions"] for name, st in statuses.items()}
+        market = None
+        for st in statuses.values():
+            for t in st["topics"]:
                 if t["topic"] == "__all__":
                     market = {int(b["t"] // 60): (b["count"], b["negative"], b["duplicates"]) for b in t["series"]}
     finally:
