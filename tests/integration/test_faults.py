@@ -39,7 +39,7 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(broker, tiny_models
         records = await consume_until(broker.bootstrap, [out_topic], lambda rs: len(set(_enriched_ids(rs))) >= N)
     finally:
         second.signal(signal.SIGTERM)
-        assert second.wait(60) == 0
+        assert (await second.stopped(60)) == 0
     ids = _enriched_ids(records)
     assert set(ids) == {f"k{i}" for i in range(N)}
     duplicates = sum(c - 1 for c in ids.values())
@@ -58,7 +58,7 @@ async def test_sigterm_drains_and_commits_exactly_what_was_processed(broker, tin
     try:
         await consume_until(broker.bootstrap, [out_topic], lambda rs: len(rs) >= N // 5)
         proc.signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
+        assert (await proc.stopped(60)) == 0
     finally:
         proc.kill()
     records = await consume_until(broker.bootstrap, [out_topic], lambda rs: True, timeout=10)

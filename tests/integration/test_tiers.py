@@ -113,7 +113,7 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
         _, body = await http_get(f"http://127.0.0.1:{one.port}/api/status")
     finally:
         one.signal(signal.SIGTERM)
-        assert one.wait(60) == 0
+        assert (await one.stopped(60)) == 0
     one_counts = {(t["topic"], int(b["t"] // 60)): (b["count"], b["negative"], b["duplicates"])
                   for t in json.loads(body)["topics"] if t["topic"] != "__all__" for b in t["series"]}
     one_market = {int(b["t"] // 60): (b["count"], b["negative"], b["duplicates"])
@@ -197,7 +197,7 @@ async def test_two_tiers_tell_the_same_story_as_one_process(broker, tiny_models,
         for proc in procs.values():
             proc.signal(signal.SIGTERM)
         for name, proc in procs.items():
-            if proc.wait(60) != 0:
+            if (await proc.stopped(60)) != 0:
                 print(f"{name} log tail:", proc.log_path.read_text()[-3000:])
     assert all(proc.proc.returncode == 0 for proc in procs.values())
 

@@ -48,7 +48,7 @@ async def test_trends_count_every_message_once_across_a_crash(broker, tiny_model
         _, metrics = await http_get(f"http://127.0.0.1:{second.port}/metrics")
     finally:
         second.signal(signal.SIGTERM)
-        assert second.wait(60) == 0
+        assert (await second.stopped(60)) == 0
     status = json.loads(body)
     everything = next(t for t in status["topics"] if t["topic"] == "__all__")
     counted = sum(b["count"] + b["duplicates"] for b in everything["series"])

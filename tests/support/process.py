@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import os
 import signal
 import socket
@@ -56,6 +58,11 @@ class DaemonProcess:
     def wait(self, timeout: float) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout)
+
+    async def stopped(self, timeout: float) -> int:
+        """``wait`` without blocking the event loop: a receiver served by this loop (a webhook sink's)
+        must go on answering while the daemon drains its last notifications on the way out."""
+        return await asyncio.to_thread(self.wait, timeout)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
