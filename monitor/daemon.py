@@ -506,17 +506,16 @@ class Daemon:
         (every slot held), swap, let batching go on. Returns the last batch classified before it.
         Batches cut later are classified by ``live`` alone, so output records switch version once."""
         taken = 0
-        deadline = time.monotonic() + SWITCH_WAIT_SECONDS
         try:
-            for _ in range(self.plan.workers + 1 if self.plan is not None else 1):
-                try:
-                    await asyncio.wait_for(self._slots.acquire(), max(0.0, deadline - time.monotonic()))
-                except asyncio.TimeoutError:
-                    raise LineupError("version", f"no batch boundary within {SWITCH_WAIT_SECONDS:.0f} s (is publishing "
-                                      "held up?); nothing switched, try again", 503) from None
-                taken += 1
+            async with asyncio.timeout(SWITCH_WAIT_SECONDS):
+                for _ in range(self.plan.workers + 1 if self.plan is not None else 1):
+                    await self._slots.acquire()
+                    taken += 1
             self.classifier = live
             return self._batch_ids + self._classified.qsize()  # batches classified but not yet numbered are older
+        except TimeoutError:
+            raise LineupError("version", f"no batch boundary within {SWITCH_WAIT_SECONDS:.0f} s (is publishing held "
+                              "up?); nothing switched, try again", 503) from None
         finally:
             for _ in range(taken):
                 self._slots.release()
