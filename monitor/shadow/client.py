@@ -2,8 +2,9 @@
 
 ``status`` prints ``GET /api/models``; ``candidate`` loads one in shadow, ``drop`` removes it,
 ``promote VERSION`` and ``rollback`` switch the live models between batches. The daemon's
-address is ``--url`` or ``http.host``:``http.port`` of the settings; the admin token is
-``http.admin_token`` (``MONITOR_HTTP__ADMIN_TOKEN``), sent as Bearer.
+address is ``--url`` or ``http.host``:``http.port`` of the settings; changes send the admin token
+``http.admin_token`` (``MONITOR_HTTP__ADMIN_TOKEN``) as Bearer, ``status`` sends ``http.auth_token``
+when one guards the API.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     url = (args.url or _default_url(settings)).rstrip("/")
     token = settings.http.admin_token.get_secret_value() if settings.http.admin_token is not None else None
     if args.action == "status":
-        return _call("GET", f"{url}/api/models", None, None)
+        reader = settings.http.auth_token.get_secret_value() if settings.http.auth_token is not None else None
+        return _call("GET", f"{url}/api/models", None, reader)
     if args.action == "candidate":
         body = {k: v for k, v in (("bundle", args.bundle), ("topic", args.topic), ("sentiment", args.sentiment))
                 if v is not None}
@@ -68,7 +70,7 @@ def _call(method: str, url: str, body: dict[str, Any] | None, token: str | None)
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
-    if token is not None and method != "GET":
+    if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
@@ -81,7 +83,8 @@ def _call(method: str, url: str, body: dict[str, Any] | None, token: str | None)
             error = json.loads(exc.read()).get("error", exc.reason)
         except (ValueError, AttributeError):
             error = exc.reason
-        hint = " (set http.admin_token, e.g. MONITOR_HTTP__ADMIN_TOKEN)" if exc.code in (401, 403) else ""
+        needed = "http.auth_token" if method == "GET" else "http.admin_token, e.g. MONITOR_HTTP__ADMIN_TOKEN"
+        hint = f" (set {needed})" if exc.code in (401, 403) else ""
         print(f"refused ({exc.code}): {error}{hint}", file=sys.stderr)
         return EXIT_REFUSED
     except (urllib.error.URLError, OSError) as exc:

@@ -29,6 +29,7 @@ from tests.support.streams import consume_until, create_topics, http_get, metric
 from tests.support.tiny_models import SENTIMENTS, TOPICS, build_tiny_classifier
 
 ADMIN = "admin-token-for-the-shadow-test"
+READER = "reader-token-for-the-shadow-test"
 LIVE = {"topic": "news-topic@1", "sentiment": "news-sentiment@1"}
 CANDIDATE = {"topic": "news-topic@2", "sentiment": "news-sentiment@2"}
 WORDS = ("bank", "bond", "rates", "oil", "match", "film", "vote", "chip", "tariff", "merger", "strike", "cup")
@@ -207,7 +208,8 @@ async def test_shadow_promote_and_rollback_mid_stream(broker, versions, tmp_path
 
 async def test_without_an_admin_token_switches_are_off(broker, versions, tmp_path):  # type: ignore[no-untyped-def]
     topic = unique("shadow-off")
-    settings = daemon_settings(broker.bootstrap, {"topic": versions["topic"], "sentiment": versions["sentiment"]}, topic)
+    settings = daemon_settings(broker.bootstrap, {"topic": versions["topic"], "sentiment": versions["sentiment"]}, topic,
+                               http={"host": "127.0.0.1", "port": 0, "auth_token": READER})
     candidate = CandidateSettings(topic=str(versions["topic2"]), sentiment=str(versions["sentiment2"]), sample_rate=0.5)
     settings = settings.model_copy(update={"models": settings.models.model_copy(update={"candidate": candidate})})
     await create_topics(broker.bootstrap, topic, settings.kafka.output_topic)
@@ -221,9 +223,13 @@ async def test_without_an_admin_token_switches_are_off(broker, versions, tmp_pat
             assert status == 403 and "admin_token" in answer["error"]
         refused = cli(proc.config, "promote", CANDIDATE["sentiment"])
         assert refused.returncode == 1 and "403" in refused.stderr
-        _, models = await api(proc.port, "GET", "/api/models")  # reading stays open; the candidate from the settings
+        # reading needs only the reader's token (http.auth_token); the candidate came from the settings
+        assert (await api(proc.port, "GET", "/api/models"))[0] == 401
+        _, models = await api(proc.port, "GET", "/api/models", token=READER)
         assert models["live"]["default"] == LIVE and models["candidate"]["models"] == CANDIDATE
         assert models["candidate"]["sample_rate"] == 0.5 and models["switches"] == []
+        status = cli(proc.config, "status")
+        assert status.returncode == 0 and json.loads(status.stdout)["candidate"]["models"] == CANDIDATE
     finally:
         proc.signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 60) == 0
