@@ -91,6 +91,7 @@ class _Classified:
     shadow: list[Prediction] | None = None  # the candidate's predictions of a sampled batch, never published
     shadow_seconds: float = 0.0
     shadow_error: Exception | None = None
+    shadow_by: Classifier | None = None  # the candidate that ran: one replaced meanwhile is not counted
 
 
 class Daemon:
@@ -499,7 +500,7 @@ class Daemon:
         r = classify_batch(batch.route, [t.message.text for t in items], [t.tokens for t in items], [t.by for t in items],
                            live, candidate)
         return _Classified(batch, r.predictions, r.infer_seconds, r.padded_tokens, shadow=r.shadow,
-                           shadow_seconds=r.shadow_seconds, shadow_error=r.shadow_error)
+                           shadow_seconds=r.shadow_seconds, shadow_error=r.shadow_error, shadow_by=candidate)
 
     async def _switch(self, live: Classifier) -> int:
         """Make ``live`` the live classifier between batches: wait until no batch is being classified
@@ -533,7 +534,7 @@ class Daemon:
                 if item.shadow_error is not None:
                     self.shadow.failed(item.shadow_error)
                 if item.shadow is not None:
-                    self.shadow.observe(item.enriched, item.shadow, [t.features for t in item.batch.items],
+                    self.shadow.observe(item.shadow_by, item.enriched, item.shadow, [t.features for t in item.batch.items],
                                         item.infer_seconds, item.shadow_seconds)
                 await slots.acquire()
                 task = asyncio.create_task(self._apply(item, topic), name="publish")

@@ -99,11 +99,13 @@ class ShadowDesk:
             return None
         return c.classifier
 
-    def observe(self, live: Sequence[Enriched], candidate: Sequence[Prediction], features: Sequence[TextFeatures],
-                live_seconds: float, shadow_seconds: float) -> None:
-        """A sampled batch classified by both: compare, judge both sides, count (on the event loop)."""
-        if self.lineup is None or self.lineup.candidate is None:
-            return  # dropped or promoted while the batch was classified
+    def observe(self, by: Classifier | None, live: Sequence[Enriched], candidate: Sequence[Prediction],
+                features: Sequence[TextFeatures], live_seconds: float, shadow_seconds: float) -> None:
+        """A sampled batch classified by both (``by``: the candidate ``pick`` gave): compare, judge both
+        sides, count (on the event loop)."""
+        c = self.lineup.candidate if self.lineup is not None else None
+        if c is None or c.classifier is not by:
+            return  # dropped, promoted or replaced while the batch was classified: not this candidate's
         m = self.metrics
         self.batches += 1
         self.live_seconds += live_seconds
