@@ -61,7 +61,7 @@ def load_candidate(spec: CandidateSettings, live: Classifier, settings: ModelSet
                                       settings, live.precision)
     except ModelLoadError as exc:
         raise LineupError(_blamed(spec, str(exc)), str(exc)) from None
-    except (OSError, ValueError, KeyError) as exc:  # a folder that is there but holds no loadable model
+    except Exception as exc:  # noqa: BLE001 - a folder that is there but holds no loadable model: the request's fault
         raise LineupError(_blamed(spec, str(exc)), f"cannot load the model: {exc!r}"[:500]) from None
     missing = set(live.routes[spec.route].task_owner) - set(route.task_owner)
     if missing:

@@ -70,6 +70,15 @@ def test_a_candidate_that_cannot_load_is_refused_naming_the_field(tiny_models: d
     assert refused.value.field == field and str(refused.value).startswith(f"{field}:")
 
 
+def test_a_folder_that_holds_no_model_is_refused_naming_the_field(tiny_models: dict[str, Path], live: Classifier,
+                                                                   tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json")
+    spec = CandidateSettings(topic=str(tiny_models["topic_business"]), sentiment=str(tmp_path))
+    with pytest.raises(LineupError) as refused:
+        load_candidate(spec, live, settings(tiny_models), 8, 256)
+    assert refused.value.field == "sentiment" and "cannot load the model" in str(refused.value)
+
+
 def test_a_candidate_must_answer_every_task_of_its_route(tiny_models: dict[str, Path], live: Classifier) -> None:
     with pytest.raises(LineupError, match="sentiment"):
         load_candidate(CandidateSettings(topic=str(tiny_models["topic_business"])), live, settings(tiny_models), 8, 256)
