@@ -1,4 +1,4 @@
-"""The ``monitor`` command: run, replay, classify, backtest, config, train, evaluate, prepare-models."""
+"""The ``monitor`` command: run, replay, classify, backtest, config, models, train, evaluate, prepare-models."""
 
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     cls = sub.add_parser("classify", help="classify lines or JSON objects from stdin; one JSON line out per input")
     cls.add_argument("--batch-size", type=int, default=32)
     cls.set_defaults(func=_classify)
+    from monitor.shadow.client import add_parser
+
+    add_parser(sub).set_defaults(func=_models)  # the running daemon's lineup: status, candidate, drop, promote, rollback
     return parser
 
 
@@ -174,6 +177,12 @@ def _backtest(args: argparse.Namespace) -> int:
     if events is not None:
         print_score(result, events, settings.trends.bucket_seconds, sys.stdout, args.json)
     return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from monitor.shadow.client import run
+
+    return run(args, _settings(args))
 
 
 def _classify(args: argparse.Namespace) -> int:

@@ -39,17 +39,21 @@ from monitor.batching import Batch, Batcher
 from monitor.decode import Decoder
 from monitor.feedback import AnalystDesk
 from monitor.emit import Emitter, PublishTimeout, dead_letter_record, enriched_record
+from monitor.inference import classify_batch
 from monitor.inflight import InFlightLimit
 from monitor.judgement import LocalJudgement
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.models.base import resolve_device
+from monitor.models.base import ModelLoadError, resolve_device
 from monitor.models.classifier import Classifier, Tokenized
 from monitor.models.workers import WorkerPlan, name_thread, plan_workers
 from monitor.offsets import OffsetTracker
 from monitor.redact import register_settings
 from monitor.records import DeadLetter, DeadLetterReason, Enriched, Message, Prediction
 from monitor.server import HealthServer, without_text
+from monitor.shadow.api import ShadowApi
+from monitor.shadow.desk import ShadowDesk
+from monitor.shadow.lineup import LineupError
 from monitor.stall import CommitStallDetector
 from monitor.settings import Settings
 from monitor.sinks import OutboxLimits, SinkDispatcher, load_sink
@@ -64,6 +68,7 @@ log = get_logger(__name__)
 _END = None  # end-of-stream marker passed down the queues when draining
 PUBLISHES_IN_FLIGHT = 8  # batches whose records are being written at once
 POLL_SECONDS = 0.1  # how long one poll waits for records
+SWITCH_WAIT_SECONDS = 30.0  # how long a switch waits for the batches being classified to finish
 POISON_STREAK = 8  # messages in a row the tokeniser refuses before that counts as its own failure, not theirs
 
 
@@ -73,6 +78,7 @@ class _Tokenized:
     route: str
     tokens: Tokenized
     features: TextFeatures  # what trends need from the text, computed next to the tokens, off the event loop
+    by: Classifier  # whose tokenisers made ``tokens``: after a switch, the new live models tokenise again
 
 
 @dataclass(slots=True)
@@ -82,6 +88,10 @@ class _Classified:
     infer_seconds: float
     padded_tokens: int
     enriched: list[Enriched] = field(default_factory=list)
+    shadow: list[Prediction] | None = None  # the candidate's predictions of a sampled batch, never published
+    shadow_seconds: float = 0.0
+    shadow_error: Exception | None = None
+    shadow_by: Classifier | None = None  # the candidate that ran: one replaced meanwhile is not counted
 
 
 class Daemon:
@@ -126,6 +136,9 @@ class Daemon:
                                    lambda reason: self.metrics.feedback_refused.labels(reason).inc())
         self.desk = AnalystDesk(settings, self.metrics, self._labels, lambda: j.alerts.firing if j else [])
         self.desk.mount(self.server.app)
+        # a candidate in shadow beside the live models, and the switches between them (promote, rollback)
+        self.shadow = ShadowDesk(settings, self.metrics, self._switch, __version__)
+        ShadowApi(self.shadow).mount(self.server.app)
         self.stalls = CommitStallDetector(settings.kafka.commit_stall_seconds)
         self.stalled: list[str] = []  # partitions whose commits stopped, as readiness explains them
         self.stopping = asyncio.Event()
@@ -272,10 +285,14 @@ class Daemon:
         _settle_heap()
         described = self.classifier.describe()
         precision = self.classifier.precision
-        self.metrics.build_info.info({"version": __version__, "precision": precision,
-                                      **{f"{r}_{t}": m for r, ts in described.items() for t, m in ts.items()}})
+        self.shadow.attach(self.classifier)  # exports the live models in textmon_build_info
         log.info("models loaded", routes=described, precision=precision, why=self.classifier.precision_reason,
                  workers=self.plan.workers, threads_per_worker=self.plan.threads)
+        if m.candidate is not None:
+            try:
+                await self.shadow.load(m.candidate, via="settings")
+            except LineupError as exc:  # a configured candidate that cannot load stops start-up, as a live model does
+                raise ModelLoadError(f"models.candidate.{exc}") from None
         await self.sinks.start()
         if not await self.emitter.start(self.stopping) or not await self.source.start(self.stopping):
             return False
@@ -387,15 +404,16 @@ class Daemon:
         """Route and tokenise a chunk, and compute the trends' text features (content terms and
         near-duplicate fingerprint) here too: they would otherwise cost the event loop about as much
         as everything else it does per message."""
-        assert self.classifier is not None
+        classifier = self.classifier  # one classifier for the chunk, whatever a switch does meanwhile
+        assert classifier is not None
         features = self.features.text_features([m.text for m in chunk])
         by_route: dict[str, list[tuple[Message, TextFeatures]]] = {}
         for m, f in zip(chunk, features):
-            by_route.setdefault(self.classifier.route_for(m.language, m.text), []).append((m, f))
+            by_route.setdefault(classifier.route_for(m.language, m.text), []).append((m, f))
         out: list[_Tokenized] = []
         for route, items in by_route.items():
-            tokens = self.classifier.tokenize(route, [m.text for m, _ in items])
-            out += [_Tokenized(m, route, t, f) for (m, f), t in zip(items, tokens)]
+            tokens = classifier.tokenize(route, [m.text for m, _ in items])
+            out += [_Tokenized(m, route, t, f, classifier) for (m, f), t in zip(items, tokens)]
         return out
 
     async def _batch_loop(self) -> None:
@@ -463,9 +481,12 @@ class Daemon:
         await self._classified.put(_END)
 
     async def _classify(self, batch: Batch[_Tokenized]) -> None:
-        assert self._model_pool is not None
+        assert self._model_pool is not None and self.classifier is not None
+        # the live classifier is read here, on the event loop, where a switch waits for every batch in flight
+        live, candidate = self.classifier, self.shadow.pick(batch.route)
         try:
-            item = await asyncio.get_running_loop().run_in_executor(self._model_pool, self._classify_sync, batch)
+            item = await asyncio.get_running_loop().run_in_executor(self._model_pool, self._classify_sync, batch, live,
+                                                                    candidate)
             self.metrics.inference_seconds.labels(batch.route).observe(item.infer_seconds)
             self.metrics.batch_size.observe(len(batch.items))
             self.metrics.batch_tokens.observe(item.padded_tokens)
@@ -473,13 +494,32 @@ class Daemon:
         finally:
             self._slots.release()
 
-    def _classify_sync(self, batch: Batch[_Tokenized]) -> _Classified:
-        """Pad and infer one batch (in a worker thread)."""
-        assert self.classifier is not None
-        started = time.perf_counter()
-        encoded = self.classifier.collate(batch.route, [item.tokens for item in batch.items])
-        predictions = self.classifier.forward(encoded)
-        return _Classified(batch, predictions, time.perf_counter() - started, encoded.padded_tokens)
+    def _classify_sync(self, batch: Batch[_Tokenized], live: Classifier, candidate: Classifier | None) -> _Classified:
+        """Classify one batch with ``live``, and with a sampled ``candidate`` (in a worker thread)."""
+        items = batch.items
+        r = classify_batch(batch.route, [t.message.text for t in items], [t.tokens for t in items], [t.by for t in items],
+                           live, candidate)
+        return _Classified(batch, r.predictions, r.infer_seconds, r.padded_tokens, shadow=r.shadow,
+                           shadow_seconds=r.shadow_seconds, shadow_error=r.shadow_error, shadow_by=candidate)
+
+    async def _switch(self, live: Classifier) -> int:
+        """Make ``live`` the live classifier between batches: wait until no batch is being classified
+        (every slot held), swap, let batching go on. Returns the last batch classified before it.
+        Batches cut later are classified by ``live`` alone, so output records switch version once."""
+        taken = 0
+        try:
+            async with asyncio.timeout(SWITCH_WAIT_SECONDS):
+                for _ in range(self.plan.workers + 1 if self.plan is not None else 1):
+                    await self._slots.acquire()
+                    taken += 1
+            self.classifier = live
+            return self._batch_ids + self._classified.qsize()  # batches classified but not yet numbered are older
+        except TimeoutError:
+            raise LineupError("version", f"no batch boundary within {SWITCH_WAIT_SECONDS:.0f} s (is publishing held "
+                              "up?); nothing switched, try again", 503) from None
+        finally:
+            for _ in range(taken):
+                self._slots.release()
 
     async def _effects_loop(self) -> None:
         topic = self.settings.kafka.output_topic
@@ -491,6 +531,11 @@ class Daemon:
             with structlog.contextvars.bound_contextvars(batch_id=self._batch_ids, route=item.batch.route):
                 now = time.time()
                 item.enriched = [Enriched(t.message, p, now) for t, p in zip(item.batch.items, item.predictions)]
+                if item.shadow_error is not None:
+                    self.shadow.failed(item.shadow_error)
+                if item.shadow is not None:
+                    self.shadow.observe(item.shadow_by, item.enriched, item.shadow, [t.features for t in item.batch.items],
+                                        item.infer_seconds, item.shadow_seconds)
                 await slots.acquire()
                 task = asyncio.create_task(self._apply(item, topic), name="publish")
                 publishing.add(task)
@@ -498,7 +543,7 @@ class Daemon:
                 task.add_done_callback(lambda _: slots.release())
                 task.add_done_callback(self._stage_ended)
                 if self.judgement is not None:
-                    self.desk.observe(item.enriched)
+                    self.desk.observe(item.enriched, item.shadow)
                     await self.judgement.observe(item.enriched, [t.features for t in item.batch.items])
         await asyncio.gather(*publishing)
 

@@ -166,3 +166,36 @@ class Metrics:
             "textmon_feedback_refused_total", "State-changing requests refused, by why", ["reason"], registry=r
         )
         self.review_queue = Gauge("textmon_review_queue_messages", "Messages waiting in the review queue", registry=r)
+        # shadow, then promote (monitor.shadow): a candidate beside the live models, and the switches between them
+        self.shadow_predictions = Counter(
+            "textmon_shadow_predictions_total", "Messages classified by live and candidate, by task and both labels",
+            ["task", "live", "candidate"], registry=r,
+        )
+        self.shadow_agreement = Gauge(
+            "textmon_shadow_agreement_ratio", "Share of shadowed messages the candidate labels as the live model does "
+            "(since the candidate loaded; NaN before any)", ["task"], registry=r,
+        )
+        self.shadow_messages = Counter(
+            "textmon_shadow_messages_total", "Messages the candidate classified in shadow", registry=r
+        )
+        self.shadow_seconds = Histogram(
+            "textmon_shadow_inference_seconds", "The candidate's tokenising and forward pass per sampled batch",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.shadow_errors = Counter(
+            "textmon_shadow_errors_total", "Sampled batches the candidate failed on (live output unaffected)", registry=r
+        )
+        self.shadow_alerts = Counter(
+            "textmon_shadow_alerts_total", "Alert notifications the shadow judgement raised on the sampled messages, "
+            "with the live labels (model=live) and the candidate's (model=candidate)", ["model", "rule", "state"],
+            registry=r,
+        )
+        self.shadow_sample_rate = Gauge(
+            "textmon_shadow_sample_rate", "Share of its route's batches the candidate classifies (0: no candidate)",
+            registry=r,
+        )
+        self.model_switches = Counter(
+            "textmon_model_switches_total", "Switches of the live models, by action", ["action"], registry=r
+        )
+        for action in ("promote", "rollback"):
+            self.model_switches.labels(action)

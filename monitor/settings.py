@@ -173,6 +173,18 @@ class ModelSet(_Frozen):
         return self
 
 
+class CandidateSettings(ModelSet):
+    """A candidate model set run in shadow beside one live route: its predictions are compared with
+    the live ones and never published, until it is promoted (``monitor models promote``).
+
+    ``route`` names the live route it shadows and would replace (``default`` or a ``by_language``
+    key); ``sample_rate`` is the share of that route's batches it also classifies (each sampled
+    batch costs one more forward pass of the candidate)."""
+
+    route: str = "default"
+    sample_rate: float = Field(1.0, gt=0, le=1)
+
+
 class ModelSettings(_Frozen):
     """Which classifiers run, where, and at what precision."""
 
@@ -187,6 +199,15 @@ class ModelSettings(_Frozen):
     # Run bundle encoders as TorchScript graphs, which execute without holding Python's GIL (see
     # monitor/models/graph.py); false runs them eagerly.
     trace: bool = True
+    # a candidate run in shadow from start-up (one can also be loaded at run time: POST /api/models/candidate)
+    candidate: CandidateSettings | None = None
+
+    @model_validator(mode="after")
+    def _candidate_route(self) -> ModelSettings:
+        if self.candidate is not None and self.candidate.route != "default" and self.candidate.route not in self.by_language:
+            raise ValueError(f"candidate.route {self.candidate.route!r} is no live route; "
+                             f"routes: {['default', *sorted(self.by_language)]}")
+        return self
 
 
 class RuleSettings(_Frozen):

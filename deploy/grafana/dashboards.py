@@ -259,6 +259,21 @@ def business() -> dict[str, Any]:
         panel("Model versions", [target(f"textmon_build_info{{{SEL}}}", instant=True, fmt="table")],
               kind="table", w=24, h=6, description="What each replica runs: one column per route_task (name@version).",
               options={"showHeader": True}),
+        panel("Shadow: agreement with the live models", [
+            target(f"max by (instance, task) (textmon_shadow_agreement_ratio{{{SEL}}})", "{{instance}} {{task}}"),
+        ], unit="percentunit", w=8, description="Share of shadowed messages the candidate labels as the live models do, "
+                                                "since it was loaded (empty without a candidate)."),
+        panel("Shadow: alerts by side (last hour)", [
+            target(f"sum by (model, rule, state) (increase(textmon_shadow_alerts_total{{{SEL}}}[1h]))",
+                   "{{model}} {{rule}} {{state}}", instant=True),
+        ], kind="bargauge", w=8, options={"orientation": "horizontal", "displayMode": "basic"},
+              description="Notifications the shadow judgement raised on the sampled messages with the live labels "
+                          "and with the candidate's."),
+        panel("Model switches and shadow cost", [
+            target(f"sum by (action) (increase(textmon_model_switches_total{{{SEL}}}[1h]))", "{{action}} (last hour)"),
+            target(f"sum(rate(textmon_shadow_inference_seconds_sum{{{SEL}}}[{RATE}]))", "candidate inference s/s"),
+            target(f"sum(rate(textmon_shadow_errors_total{{{SEL}}}[{RATE}]))", "candidate errors/s"),
+        ], w=8, description="Promotions and rollbacks; the CPU seconds per second the candidate's inference takes."),
     ]
     return dashboard("textmon-business", "textmon / topics and sentiment",
                      "Volume and negative share per topic, active alerts and the models behind them.", panels, True)

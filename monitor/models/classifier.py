@@ -99,6 +99,18 @@ class Classifier:
             routes[lang] = _route(lang, model_set, cache, device, precision, settings.trace)
         return cls(routes, precision, why)
 
+    @staticmethod
+    def load_route(name: str, model_set: ModelSet, settings: ModelSettings, precision: Precision) -> Route:
+        """Load one route's models on their own (a candidate run in shadow), at the live precision."""
+        device = resolve_device(settings.device)
+        return _route(name, model_set, {}, device, precision, settings.trace)
+
+    def with_route(self, route: Route) -> Classifier:
+        """A classifier like this one with ``route`` in place of the route of its name (the others shared)."""
+        if route.name not in self.routes:
+            raise ModelLoadError(f"no live route {route.name!r}; routes: {sorted(self.routes)}")
+        return Classifier({**self.routes, route.name: route}, self.precision, self.precision_reason)
+
     def warm_up(self, max_size: int = 64, max_tokens: int = 8192, every_shape: bool | None = None) -> WarmUp:
         """Meet every batch shape that batches of up to ``max_size`` messages and ``max_tokens`` padded
         tokens can take, so the first real batches do not pay for kernel selection and graph
@@ -113,7 +125,7 @@ class Classifier:
     def describe(self) -> dict[str, dict[str, str]]:
         """Route -> task -> ``name@version`` of the model that answers it."""
         return {
-            name: {task: _model_id(route.backends[i]) for task, i in route.task_owner.items()}
+            name: {task: model_id(route.backends[i]) for task, i in route.task_owner.items()}
             for name, route in self.routes.items()
         }
 
@@ -154,7 +166,7 @@ class Classifier:
             backend = route.backends[index]
             probs = outputs[index][task]
             rounded = probs.astype("float64").round(6).tolist()
-            per_task[task] = (rounded, probs.argmax(axis=1).tolist(), backend.info.tasks[task], _model_id(backend))
+            per_task[task] = (rounded, probs.argmax(axis=1).tolist(), backend.info.tasks[task], model_id(backend))
         predictions = []
         for row in range(len(truncated)):
             tasks = {}
@@ -183,7 +195,8 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[Precision, 
     return "fp32", "auto: no native bf16 on this device (emulated bf16 is slower than fp32)"
 
 
-def _model_id(backend: Backend) -> str:
+def model_id(backend: Backend) -> str:
+    """``name@version``: how records, alerts and metrics name a model."""
     return f"{backend.info.name}@{backend.info.version}"
 
 

@@ -91,4 +91,4 @@ def test_status_page_loads_nothing_from_elsewhere():
     page = (REPO / "monitor" / "bundled" / "status" / "index.html").read_text()
     assert not re.search(r"""(src|href|action)\s*=\s*["'](https?:)?//""", page), "external resource in the status page"
     assert not re.search(r"""(fetch|import)\s*\(\s*["'`](https?:)?//""", page), "the page may talk only to the daemon"
-    assert sorted(re.findall(r"""fetch\(\s*["']([^"']+)""", page)) == ["api/feedback", "api/review", "api/status"]
+    assert sorted(re.findall(r"""fetch\(\s*["']([^"']+)""", page)) == ["api/feedback", "api/review", "api/shadow", "api/status"]

