@@ -63,7 +63,8 @@ class StagedOutput:
         return {k: offsets[k] for k, ok in zip(keys, done) if ok}
 
     async def _commit_one(self, key: Key, offset: int, group: str) -> bool:
-        staged = self.staged.get(key, [])
+        # the list itself, not a copy: records staged while the transaction is out land in it, and stay
+        staged = self.staged.setdefault(key, [])
         # staged as batches finished (length-sorted, several in flight): sent in input-offset order, so
         # each input partition's event times reach the judge tier in the order it reads them
         items = [p for _, p in sorted(((o, p) for o, p in staged if o < offset), key=lambda op: op[0])]
@@ -82,7 +83,8 @@ class StagedOutput:
             return False
         if result.stand_ins:
             self.metrics.dead_letters.labels(DeadLetterReason.UNPUBLISHABLE.value).inc(result.stand_ins)
-        self.staged[key] = [(o, p) for o, p in staged if o >= offset]
+        if self.staged.get(key) is staged:  # unless revoked meanwhile: then its next owner redoes the rest
+            staged[:] = [(o, p) for o, p in staged if o >= offset]
         return True
 
     async def stop(self) -> None:
