@@ -17,6 +17,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from monitor.feedback.log import topic_partitions
 from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection, decode_record, parse_correction
 from monitor.kafka_config import common_kwargs
 from monitor.settings import KafkaSettings
@@ -78,14 +79,14 @@ async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) ->
     try:
         if topic not in await consumer.topics():  # asking for a missing topic's partitions would create it
             raise SnapshotError(f"feedback topic {topic!r} does not exist on {kafka.bootstrap_servers}")
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         book = CorrectionBook(UNBOUNDED)
         records, invalid = 0, []
         deadline = time.monotonic() + timeout
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+        while await _behind(consumer, ends):
             if time.monotonic() > deadline:
                 raise SnapshotError(f"feedback topic {topic!r} was not read to its end within {timeout:.0f} s")
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
@@ -105,6 +106,13 @@ async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) ->
         return _snapshot(f"kafka:{topic}", book, records, invalid)
     finally:
         await consumer.stop()
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
 
 
 def read(source: str, kafka: KafkaSettings | None = None) -> Snapshot:

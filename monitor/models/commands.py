@@ -139,7 +139,10 @@ def _corrections(source: str, config: Path | None) -> Snapshot:
             kafka = load_settings(config).kafka
         except (ValidationError, ConfigFileError) as exc:
             raise SnapshotError(f"cannot read the settings for {source}: {exc}") from None
-    return read(source, kafka)
+    snapshot = read(source, kafka)
+    if not snapshot.corrections:
+        raise SnapshotError(f"{source} holds no corrections to train on")
+    return snapshot
 
 
 def evaluate_main(argv: list[str]) -> int:

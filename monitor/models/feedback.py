@@ -88,7 +88,7 @@ def fold(corrections: Sequence[Correction], splits: dict[str, Splits], weight: i
         report.rows[task] = report.rows.get(task, 0) + 1
         used[c.message_id] = c
     report.used = len(used)
-    report.who = dict(Counter(c.who for c in used.values()).most_common())
+    report.who = dict(sorted(Counter(c.who for c in used.values()).items(), key=lambda kv: (-kv[1], kv[0])))
     if used:
         report.first_at = min(c.at for c in used.values())
         report.last_at = max(c.at for c in used.values())
