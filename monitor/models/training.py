@@ -26,6 +26,7 @@ from monitor.models.evaluation import metrics
 
 if TYPE_CHECKING:
     from monitor.feedback.corrections import Correction
+    from monitor.models.feedback import FeedbackReport
 
 
 _LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
@@ -180,19 +181,19 @@ def train(cfg: TrainConfig, corrections: Sequence[Correction] | None = None) -> 
     amp = use_amp(cfg.amp)
     t0 = time.monotonic()
     splits = {task: heldout.exclude(data.load(spec, seed=cfg.seed)) for task, spec in cfg.tasks.items()}
+    extra: dict[str, list[data.Example]] = {}
+    report: FeedbackReport | None = None
+    if corrections is not None:  # against every test and validation row, before the limit cuts them
+        from monitor.models.feedback import fold
+
+        extra, report = fold(corrections, splits, cfg.feedback_weight, cfg.feedback or "")
     for task, sp in splits.items():
         data.check_no_overlap(sp)
         if cfg.limit:
             sp.train, sp.val, sp.test = sp.train[: cfg.limit], sp.val[: cfg.limit], sp.test[: cfg.limit]
-    report = None
-    if corrections is not None:  # after the row limit, which is for the source data only
-        from monitor.models.feedback import fold
-
-        extra, report = fold(corrections, splits, cfg.feedback_weight, cfg.feedback or "")
-        for task, rows in extra.items():
-            if rows:
-                splits[task].train += rows
-                splits[task].notes.append(f"{report.rows[task]} analysts' corrections x{cfg.feedback_weight}")
+        if extra.get(task) and report is not None:  # after the limit, which is for the source data only
+            sp.train += extra[task]
+            sp.notes.append(f"{report.rows[task]} analysts' corrections x{cfg.feedback_weight}")
     init = warmstart.read_init(cfg.init) if cfg.init else None
     if init is not None and init.base != cfg.base:
         raise data.DataError(f"--init {cfg.init} is trained on base {init.base}, not --base {cfg.base}")

