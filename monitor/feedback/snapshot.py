@@ -75,8 +75,8 @@ async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) ->
     """Read the feedback topic from its beginning to the end it had when we started, without a group."""
     consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
                                 **common_kwargs(kafka))
-    await consumer.start()
     try:
+        await consumer.start()
         if topic not in await consumer.topics():  # asking for a missing topic's partitions would create it
             raise SnapshotError(f"feedback topic {topic!r} does not exist on {kafka.bootstrap_servers}")
         partitions = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
