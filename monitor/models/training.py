@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +26,6 @@ from monitor.models.evaluation import metrics
 if TYPE_CHECKING:
     from monitor.feedback.corrections import Correction
     from monitor.models.feedback import FeedbackReport
-
-
-_LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
 
 
 @dataclass(slots=True)
@@ -203,7 +199,7 @@ def train(cfg: TrainConfig, corrections: Sequence[Correction] | None = None) -> 
     first_adapted = min(start, init.first_layer(stack.n_layers)) if init else start
     # the bundle stores deltas against the pip-installed base: keep it for every layer that may change
     base_state = {n: p.detach().clone() for n, p in stack.bert.named_parameters()
-                  if (m := _LAYER.match(n)) and int(m.group(1)) >= first_adapted}
+                  if (m := warmstart.LAYER.match(n)) and int(m.group(1)) >= first_adapted}
     init_notes = warmstart.apply_init(init, stack.bert, stack.heads, {t: sp.labels for t, sp in splits.items()}
                                       ) if init else []
     for p in stack.bert.parameters():

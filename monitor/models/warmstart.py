@@ -8,7 +8,7 @@ against the pip-installed base, so it carries the init bundle's changes to layer
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import torch
 from monitor.models.base import ModelLoadError
 from monitor.models.data import DataError
 
-_LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
+LAYER = re.compile(r"encoder\.layer\.(\d+)\.")  # an encoder weight's layer number
 
 
 @dataclass(slots=True)
@@ -29,7 +29,6 @@ class Init:
     manifest: dict[str, Any]
     deltas: dict[str, torch.Tensor]
     heads: dict[str, torch.Tensor]
-    notes: list[str] = field(default_factory=list)
 
     @property
     def base(self) -> str:
@@ -38,7 +37,7 @@ class Init:
 
     def first_layer(self, n_layers: int) -> int:
         """The lowest layer the bundle's deltas change (``n_layers`` when none)."""
-        return min((int(m.group(1)) for n in self.deltas if (m := _LAYER.match(n))), default=n_layers)
+        return min((int(m.group(1)) for n in self.deltas if (m := LAYER.match(n))), default=n_layers)
 
     def describe(self) -> dict[str, str]:
         """Name, version and where it was read, for the manifest and the card."""
