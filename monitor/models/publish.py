@@ -46,6 +46,10 @@ def write_weights(out: Path, cfg: TrainConfig, run: dict[str, Any]) -> None:
         "adapter_kind": "fp16 deltas of the top layers, added to the base at load time",
         "trained_layers": f"{run['first_trained_layer']}..{stack.n_layers - 1}",
     }
+    if run.get("init"):
+        manifest["init"] = run["init"]
+    if run.get("feedback") is not None:
+        manifest["feedback"] = run["feedback"].to_json()
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -108,13 +112,21 @@ def write_card(out: Path, cfg: TrainConfig, run: dict[str, Any], result: dict[st
              f"(licence: {manifest['base']['distribution']['license']}), mean pooling, max_length {cfg.max_length}, "
              f"text normalisation: {manifest['normalise'] or 'NFC + whitespace'}, prefix {manifest['prefix']!r}.",
              f"Fine-tuned: layers {manifest['trained_layers']} and one linear head per task; the bundle stores "
-             "fp16 deltas of those layers and fp32 heads, merged into the pip-installed base at load time.", "",
-             "## Data", ""]
+             "fp16 deltas of those layers and fp32 heads, merged into the pip-installed base at load time.", ""]
+    if run.get("init"):
+        i = run["init"]
+        notes = "; ".join(run["init_notes"])
+        lines += [f"Initialised from `{i['ref']}` ({i['name']} {i['version']}): {notes}.", ""]
+    lines += ["## Data", ""]
     for task, sp in run["splits"].items():
         src = sp.source
         lines.append(f"- **{task}** from `{cfg.tasks[task]}`: package `{src.get('package')}` {src.get('version')} "
                      f"(licence: {src.get('license')}); labels {list(sp.labels)}; split sizes {sp.sizes()} "
                      f"(seed {cfg.seed}); {'; '.join(sp.notes)}.")
+    if run.get("feedback") is not None:
+        from monitor.models.feedback import card_lines
+
+        lines += [""] + card_lines(run["feedback"])[:-1]
     hp = {k: v for k, v in asdict(cfg).items() if k not in ("out", "checkpoint", "resume", "tasks", "extra_eval")}
     lines += ["", "## Training", "",
               "Class-weighted cross-entropy, AdamW (no decay on biases and LayerNorm), linear warm-up then linear "

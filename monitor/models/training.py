@@ -11,17 +11,21 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from monitor.models import data, heldout
+from monitor.models import data, heldout, warmstart
 from monitor.models.base import native_bf16
 from monitor.models.encoder import Stack, TextEncoder, load_base_model, resolve_base
 from monitor.models.evaluation import metrics
+
+if TYPE_CHECKING:
+    from monitor.feedback.corrections import Correction
+    from monitor.models.feedback import FeedbackReport
 
 
 @dataclass(slots=True)
@@ -54,6 +58,9 @@ class TrainConfig:
     # bf16 autocast on CPU; None: where the CPU computes bf16 natively (AMX, AVX-512 BF16: ~3x faster
     # than fp32), not where it would be emulated (AVX2 only: several times slower than fp32)
     amp: bool | None = None
+    init: str | None = None  # start from this bundle's weights (bundled:NAME or a folder)
+    feedback: str | None = None  # where the analysts' corrections came from (a file or kafka:TOPIC)
+    feedback_weight: int = 4  # each correction's training row is repeated this many times
 
 
 @dataclass(slots=True)
@@ -159,26 +166,47 @@ def trainable_state(stack: Stack) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in stack.named_parameters() if p.requires_grad}
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Run training; returns the best state, the splits and a record of the run for the card."""
+def train(cfg: TrainConfig, corrections: Sequence[Correction] | None = None) -> dict[str, Any]:
+    """Run training; returns the best state, the splits and a record of the run for the card.
+
+    ``corrections`` (analysts' latest, one per message id) become extra training rows of the tasks
+    they correct (``monitor.models.feedback``); the record's ``feedback`` says which and what was dropped.
+    """
     torch.set_num_threads(cfg.threads)
     seed_all(cfg.seed)
     amp = use_amp(cfg.amp)
     t0 = time.monotonic()
     splits = {task: heldout.exclude(data.load(spec, seed=cfg.seed)) for task, spec in cfg.tasks.items()}
+    extra: dict[str, list[data.Example]] = {}
+    report: FeedbackReport | None = None
+    if corrections is not None:  # against every test and validation row, before the limit cuts them
+        from monitor.models.feedback import fold
+
+        extra, report = fold(corrections, splits, cfg.feedback_weight, cfg.feedback or "")
     for task, sp in splits.items():
         data.check_no_overlap(sp)
         if cfg.limit:
             sp.train, sp.val, sp.test = sp.train[: cfg.limit], sp.val[: cfg.limit], sp.test[: cfg.limit]
-    spec = resolve_base(cfg.base)
+        if extra.get(task) and report is not None:  # after the limit, which is for the source data only
+            sp.train += extra[task]
+            sp.notes.append(f"{report.rows[task]} analysts' corrections x{cfg.feedback_weight}")
+    init = warmstart.read_init(cfg.init) if cfg.init else None
+    if init is not None and init.base != cfg.base:
+        raise data.DataError(f"--init {cfg.init} is trained on base {init.base}, not --base {cfg.base}")
+    spec = resolve_base(cfg.base, init.manifest.get("prefix") if init else None)
     stack = Stack(load_base_model(spec), {t: len(sp.labels) for t, sp in splits.items()})
     start = max(0, stack.n_layers - cfg.train_layers)
+    first_adapted = min(start, init.first_layer(stack.n_layers)) if init else start
+    # the bundle stores deltas against the pip-installed base: keep it for every layer that may change
+    base_state = {n: p.detach().clone() for n, p in stack.bert.named_parameters()
+                  if (m := warmstart.LAYER.match(n)) and int(m.group(1)) >= first_adapted}
+    init_notes = warmstart.apply_init(init, stack.bert, stack.heads, {t: sp.labels for t, sp in splits.items()}
+                                      ) if init else []
     for p in stack.bert.parameters():
         p.requires_grad_(False)
     for layer in stack.bert.encoder.layer[start:]:
         for p in layer.parameters():
             p.requires_grad_(True)
-    base_state = {n: p.detach().clone() for n, p in stack.bert.named_parameters() if p.requires_grad}
     text = TextEncoder(spec, cfg.max_length)
     stack.eval()
     train_c = {t: cache_lower(stack, text, sp.train, start, sp.labels, f"cache {t}/train", amp) for t, sp in splits.items()}
@@ -254,8 +282,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if stale >= cfg.patience:
             break
     stack.load_state_dict(best_state, strict=False)
-    deltas = {n[len("bert."):] if n.startswith("bert.") else n: best_state["bert." + n] - base
-              for n, base in base_state.items()}
+    params = dict(stack.bert.named_parameters())
+    deltas = {n: params[n].detach() - base for n, base in base_state.items()}
     return {"stack": stack, "deltas": deltas, "splits": splits, "spec": spec, "history": history,
             "best_val_macro_f1": best_score, "train_seconds": time.monotonic() - t0,
-            "cache_seconds": cache_s, "first_trained_layer": start, "repeats": repeats}
+            "cache_seconds": cache_s, "first_trained_layer": first_adapted, "repeats": repeats,
+            "feedback": report, "init": init.describe() if init else None, "init_notes": init_notes}

@@ -39,3 +39,13 @@ def build_tiny_classifier(path: Path, labels: tuple[str, ...], pinned: str | Non
     tokenizer.model_max_length = 128
     tokenizer.save_pretrained(str(path))
     return path
+
+
+def tiny_sentiment_file(path: Path) -> Path:
+    """A 30-row sentiment JSONL (ten rows a label) for training runs that test plumbing, not a model."""
+    import json
+
+    words = {"negative": "losses deepen at", "neutral": "meeting held by", "positive": "record profits at"}
+    rows = [{"text": f"{w} firm number {i}", "label": lab} for lab, w in words.items() for i in range(10)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
