@@ -103,7 +103,9 @@ class AnalystDesk:
         corrections = [c.to_json() for c in self.book.latest(_limit(request))]
         if not self.expose_text:
             corrections = [{**c, "text": ""} for c in corrections]
-        return web.json_response({"corrections": corrections, "count": len(self.book)},
+        # ready: corrections can be posted now (the feedback topic has been read to its end once)
+        ready = self.log is not None and self.log.ready.is_set()
+        return web.json_response({"corrections": corrections, "count": len(self.book), "ready": ready},
                                  headers={"Cache-Control": "no-store"})
 
     async def _post(self, request: web.Request) -> web.Response:
