@@ -3,6 +3,7 @@
 #
 #   deploy/local-kafka.sh start|stop|status|bootstrap
 #   deploy/local-kafka.sh topics ARGS...   # kafka-topics.sh ARGS (e.g. --bootstrap-server ... --list)
+#   deploy/local-kafka.sh configs ARGS...  # kafka-configs.sh ARGS (e.g. client quotas)
 #
 # The broker's jars come from Maven Central once (org.apache.kafka:kafka_2.13 with its
 # dependencies) into $TEXTMON_CACHE/kafka-$KAFKA_VERSION; each start gets a fresh log dir
@@ -84,6 +85,13 @@ EOF
   fi
   java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" \
     -cp "$KAFKA_HOME/libs/*:$KAFKA_HOME/tools/*" org.apache.kafka.tools.TopicCommand "$@"
+}
+
+# kafka-configs.sh (client quotas, topic and broker configs): the broker's own libraries hold it.
+configs() {
+  fetch
+  java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" \
+    -cp "$KAFKA_HOME/libs/*" kafka.admin.ConfigCommand "$@"
 }
 
 running() {
@@ -188,5 +196,6 @@ case "${1:-}" in
   fetch) fetch ;;
   bootstrap) echo "$BOOTSTRAP" ;;
   topics) shift; topics "$@" ;;
-  *) echo "usage: $0 start|stop|status|fetch|bootstrap|topics ARGS..." >&2; exit 2 ;;
+  configs) shift; configs "$@" ;;
+  *) echo "usage: $0 start|stop|status|fetch|bootstrap|topics ARGS...|configs ARGS..." >&2; exit 2 ;;
 esac
