@@ -52,6 +52,8 @@ class ShadowDesk:
         self.live_seconds = self.shadow_seconds = 0.0  # inference time of the sampled batches, each side
         self.switches: deque[dict[str, Any]] = deque(maxlen=SWITCHES_KEPT)
         self._busy = asyncio.Lock()  # one load or switch at a time
+        self._loading = False  # a candidate's models are being loaded
+        self._drops = 0  # drops so far: a load that a drop overtook is discarded when it ends
 
     def attach(self, live: Classifier) -> None:
         """The live models are loaded."""
@@ -64,17 +66,25 @@ class ShadowDesk:
         lineup = self._lineup()
         b = self.settings.batch
         async with self._busy:
-            candidate = await asyncio.to_thread(load_candidate, spec, lineup.live, self.settings.models, b.max_size,
-                                                b.max_tokens, via)
+            drops, self._loading = self._drops, True
+            try:
+                candidate = await asyncio.to_thread(load_candidate, spec, lineup.live, self.settings.models,
+                                                    b.max_size, b.max_tokens, via)
+            finally:
+                self._loading = False
+            if self._drops != drops:
+                log.info("candidate discarded: dropped while it loaded", models=candidate.models, via=via)
+                raise LineupError("candidate", "dropped while it was loading", 409)
             lineup.candidate = candidate
             self._reset(spec.sample_rate)
         log.info("candidate in shadow", route=candidate.route, models=candidate.models, sample_rate=spec.sample_rate, via=via)
         return candidate
 
     def drop(self) -> bool:
-        """Stop shadowing; False when no candidate was loaded."""
+        """Stop shadowing, and discard a candidate still loading; False when there was neither."""
         lineup = self._lineup()
-        had = lineup.candidate is not None
+        had = lineup.candidate is not None or self._loading
+        self._drops += 1
         lineup.candidate = None
         self._reset(None)
         if had:

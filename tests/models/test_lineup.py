@@ -123,3 +123,43 @@ def test_a_failing_candidate_costs_the_live_batch_nothing(live: Classifier) -> N
     result = classify_batch("default", TEXTS, live.tokenize("default", TEXTS), [live] * 3, live, broken)
     assert result.shadow is None and isinstance(result.shadow_error, RuntimeError)
     assert len(result.predictions) == 3
+
+
+async def test_a_drop_discards_a_candidate_still_loading(tiny_models: dict[str, Path], live: Classifier,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``monitor models drop`` while ``candidate`` loads: the load ends refused and nothing is shadowed."""
+    import asyncio
+    import threading
+
+    from monitor.metrics import Metrics
+    from monitor.shadow import desk as desk_module
+    from tests.support.config import daemon_settings
+
+    started, release = threading.Event(), threading.Event()
+    real = desk_module.load_candidate
+
+    def slow_load(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(desk_module, "load_candidate", slow_load)
+
+    async def no_switch(_: Classifier) -> int:
+        return 0
+
+    desk = desk_module.ShadowDesk(daemon_settings("127.0.0.1:9", tiny_models), Metrics(), no_switch, "test")
+    desk.attach(live)
+    loading = asyncio.create_task(desk.load(candidate_spec(tiny_models), via="api"))
+    assert await asyncio.to_thread(started.wait, 60)
+    assert desk.drop() is True, "a load in progress counts as something to drop"
+    release.set()
+    with pytest.raises(LineupError) as refused:
+        await loading
+    assert refused.value.status == 409 and refused.value.field == "candidate"
+    assert desk.lineup is not None and desk.lineup.candidate is None and desk.to_json()["candidate"] is None
+    assert desk.drop() is False
+    # a load after the drop is not affected by it
+    monkeypatch.setattr(desk_module, "load_candidate", real)
+    loaded = await desk.load(candidate_spec(tiny_models), via="api")
+    assert desk.lineup.candidate is loaded
