@@ -25,7 +25,10 @@ if [[ ! -f "$VENV/.complete" ]]; then
   # pinned as tested: a fresh resolve once picked a sentry-sdk that label-studio cannot start with
   "$VENV/bin/pip" install -q -c "$REPO/scripts/label-studio-constraints.txt" "label-studio==$LABEL_STUDIO_VERSION"
   "$VENV/bin/pip" check >&2
-  "$VENV/bin/python" -c "import label_studio.server" >&2
+  # importing its settings makes a data folder: a throwaway one, not the user's
+  check_dir="$(mktemp -d)"
+  LABEL_STUDIO_BASE_DATA_DIR="$check_dir" "$VENV/bin/python" -c "import label_studio.server" >/dev/null
+  rm -rf "$check_dir"
   touch "$VENV/.complete"
 fi
 echo "$VENV"
