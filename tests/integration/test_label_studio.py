@@ -40,16 +40,23 @@ def label_studio(tmp_path: Path) -> Iterator[LabelStudioServer]:
         server.stop()
 
 
-async def cli(*args: str, token: str) -> dict[str, Any]:
+async def run_cli(*args: str, token: str) -> tuple[int, str, str]:
     """``monitor ARGS`` as a person runs it, with the Label Studio token in the environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "LABEL_STUDIO_"))}
     env["LABEL_STUDIO_API_KEY"] = token
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "monitor.cli", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 180)
-    assert proc.returncode == 0, err.decode()
     assert token not in out.decode() + err.decode(), "the token must never be printed"
-    return json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def cli(*args: str, token: str) -> dict[str, Any]:
+    """A command that must succeed; its one-line JSON summary."""
+    code, out, err = await run_cli(*args, token=token)
+    assert code == 0, err
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def choice(task: str, label: str) -> dict[str, Any]:
@@ -150,6 +157,25 @@ async def test_review_queue_to_label_studio_and_annotations_back_as_corrections(
             return {c["id"] for c in body["corrections"]} == {"m0", "m1", "m2"}
 
         await wait_until(taken)
+
+        # the same from the Export button's file, named through the API, written for retraining
+        export_file = tmp_path / "export.json"
+        export_file.write_text(json.dumps(await asyncio.to_thread(
+            ls.call, "GET", f"/api/projects/{project}/export?exportType=JSON")))
+        from_file = await cli("--config", str(config), "feedback", "label-studio", "import", "--file", str(export_file),
+                              "--url", ls.url, "--out", str(tmp_path / "corrections.jsonl"), token=personal_token)
+        assert from_file["corrections"] == 3 and from_file["to"] == str(tmp_path / "corrections.jsonl")
+        lines = [json.loads(line) for line in (tmp_path / "corrections.jsonl").read_text().splitlines()]
+        assert {(c["id"], c["who"]) for c in lines} == {(m, ls.email) for m in ("m0", "m1", "m2")}
+
+        # a project whose config cannot offer the model's labels gets no tasks, and the error says why
+        narrow = await asyncio.to_thread(ls.call, "POST", "/api/projects", {
+            "title": "narrow", "label_config": '<View><Text name="text" value="$text"/><Choices name="topic" '
+                                               'toName="text"><Choice value="sport"/></Choices></View>'})
+        code, _, err = await run_cli("--config", str(config), "feedback", "label-studio", "export", "--review",
+                                     daemon_url, "--project", str(narrow["id"]), "--url", ls.url, token=personal_token)
+        assert code == 2 and f"project {narrow['id']}'s labelling config lacks topic choices" in err
+        assert (await asyncio.to_thread(ls.call, "GET", f"/api/projects/{narrow['id']}"))["task_number"] == 0
         review = json.loads((await http_get(f"{daemon_url}/api/review"))[1])
         assert {i["id"] for i in review["items"]} == set(texts) - {"m0", "m1", "m2"}
         _, metrics_text = await http_get(f"{daemon_url}/metrics")
