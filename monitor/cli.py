@@ -1,5 +1,5 @@
-"""The ``monitor`` command: run, replay, classify, backtest, config, models, feedback export, train, evaluate,
-prepare-models."""
+"""The ``monitor`` command: run, replay, classify, backtest, config, models, feedback export and label-studio,
+train, evaluate, prepare-models."""
 
 from __future__ import annotations
 
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, help="file to write (default: standard output)")
     exp.add_argument("--topic", help="feedback topic (default: feedback.topic or <first input topic>.feedback)")
     exp.set_defaults(func=_feedback_export)
+    from monitor.feedback.labelstudio.commands import add_parser as add_label_studio
+
+    add_label_studio(fb_sub).set_defaults(func=_label_studio)
     return parser
 
 
@@ -219,6 +222,12 @@ def _feedback_export(args: argparse.Namespace) -> int:
     print(json.dumps({"source": source, "corrections": len(lines), "superseded": snapshot.superseded,
                       "invalid": len(snapshot.invalid), "out": str(args.out or "-")}), file=sys.stderr)
     return 0
+
+
+def _label_studio(args: argparse.Namespace) -> int:
+    from monitor.feedback.labelstudio.commands import run
+
+    return run(args, _settings(args))
 
 
 if __name__ == "__main__":

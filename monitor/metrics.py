@@ -157,7 +157,7 @@ class Metrics:
             "textmon_feedback_corrections_total", "Analysts' corrections taken in, by how they came",
             ["via"], registry=r,
         )
-        for via in ("api", "topic"):
+        for via in ("api", "topic", "label-studio"):
             self.feedback_corrections.labels(via)
         self.feedback_invalid = Counter(
             "textmon_feedback_invalid_total", "Records on the feedback topic that are no valid correction", registry=r

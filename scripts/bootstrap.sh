@@ -5,7 +5,8 @@
 #
 # Everything slow lives outside the clone under $TEXTMON_CACHE (default ~/.cache/textmon):
 # the virtual environment (keyed by the dependency files, so a change rebuilds it), pip's
-# download cache, the Apache Kafka jars, the converted multilingual encoder.
+# download cache, the Apache Kafka jars, the converted multilingual encoder, and Label Studio's own
+# environment (scripts/label-studio-env.sh; never mixed with the daemon's).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +54,7 @@ if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
 fi
 bash "$REPO/deploy/local-kafka.sh" fetch >&2
 VIRTUAL_ENV="$VENV" bash "$REPO/deploy/tools/install.sh" >&2  # promtool, amtool, chromium, hadolint, kubernetes-validate, kustomize
+bash "$REPO/scripts/label-studio-env.sh" >/dev/null  # Label Studio in its own environment, for its round-trip test
 
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"

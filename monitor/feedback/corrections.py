@@ -16,6 +16,7 @@ TASKS = ("topic", "sentiment")
 MAX_ID_CHARS = 256
 MAX_WHO_CHARS = 128
 MAX_TEXT_CHARS = 20_000
+VIAS = ("api", "topic", "label-studio")  # how a correction came in: the daemon's API, any producer, an import
 
 
 class InvalidCorrection(ValueError):
@@ -38,7 +39,7 @@ class Correction:
     text: str
     model_versions: dict[str, str] = field(default_factory=dict)
     predicted: dict[str, str] = field(default_factory=dict)
-    via: str = "topic"  # "api" or "topic": how it came in
+    via: str = "topic"  # one of VIAS: how it came in
 
     def to_json(self) -> dict[str, Any]:
         """The feedback topic's record value (keyed by ``message_id``)."""
@@ -109,8 +110,8 @@ def decode_record(key: bytes | None, value: bytes | None, *, at: float,
         text_key = key.decode("utf-8") if key is not None else None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InvalidCorrection(f"not UTF-8 JSON: {exc}") from None
-    # what the API wrote says so; anything else was produced straight to the topic
-    via = "api" if isinstance(data, dict) and data.get("via") == "api" else "topic"
+    # what the API or an import wrote says so; anything else was produced straight to the topic
+    via = data["via"] if isinstance(data, dict) and data.get("via") in VIAS else "topic"
     return parse_correction(data, at=at, via=via, key=text_key, labels=labels)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import suppress
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -107,15 +107,7 @@ class FeedbackLog:
                 delay = min(delay * 2, self.kafka.connect_backoff_max_seconds)
 
     async def _ensure_topic(self) -> None:
-        admin = AIOKafkaAdminClient(**common_kwargs(self.kafka))
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(self.topic, PARTITIONS, 1, topic_configs=TOPIC_CONFIG)])
-            log.info("feedback topic created", topic=self.topic, config=TOPIC_CONFIG)
-        except TopicAlreadyExistsError:
-            pass
-        finally:
-            await admin.close()
+        await ensure_topic(self.kafka, self.topic)
 
     async def _read(self) -> None:
         """Read the whole topic, then follow it; ``ready`` is set once the start-up end is reached."""
@@ -150,8 +142,36 @@ class FeedbackLog:
             if key is not None:
                 self.book.apply(key.decode("utf-8", errors="replace"), offset, None)
             return
-        if self.book.apply(correction.message_id, offset, correction) and correction.via == "topic":
-            self.metrics.feedback_corrections.labels("topic").inc()
+        # the API counted its own on the broker's acknowledgement
+        if self.book.apply(correction.message_id, offset, correction) and correction.via != "api":
+            self.metrics.feedback_corrections.labels(correction.via).inc()
+
+
+async def ensure_topic(kafka: KafkaSettings, topic: str) -> None:
+    """Create the feedback topic, compacted, unless it exists (a broker's auto-created one would not be)."""
+    admin = AIOKafkaAdminClient(**common_kwargs(kafka))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1, topic_configs=TOPIC_CONFIG)])
+        log.info("feedback topic created", topic=topic, config=TOPIC_CONFIG)
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+
+
+async def publish(kafka: KafkaSettings, topic: str, corrections: Sequence[Correction], timeout: float = 60.0) -> int:
+    """Write corrections from another tool (an import) to the feedback topic, in order, and wait for the
+    broker's acknowledgement of every one; every daemon following the topic applies them. Returns how many."""
+    await ensure_topic(kafka, topic)
+    producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **common_kwargs(kafka))
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, value=value, key=key) for key, value in map(encode_record, corrections)]
+        await asyncio.wait_for(asyncio.gather(*sent), timeout)
+    finally:
+        await producer.stop()
+    return len(sent)
 
 
 def _ended(task: asyncio.Task[None]) -> None:
