@@ -31,7 +31,7 @@ from monitor.alerts import AlertEngine, build_rule
 from monitor.records import Alert
 from monitor.settings import Settings
 from monitor.trends import Bucket, TopicBaseline, TrendStore
-from monitor.trends.store import Changes, Observed, SNIPPET_CHARS
+from monitor.trends.store import DUPLICATE, LATE, SNIPPET_CHARS, Changes, Observed
 from monitor.wiring import trend_config
 
 META = b"m"
@@ -97,18 +97,21 @@ class JudgeTask:
         # each input partition's newest time moves the watermark once per run, not per record: buckets
         # close only in ``judge``, after the run, so the outcome is the same
         newest: dict[tuple[str, int], float] = {}
+        count = self.store.count_observed
         for value in values:
             try:
                 obs, terms, fp, models = observe(value)
             except EnrichedRecordError as exc:
                 errors.append(str(exc))
                 continue
-            result = self.store.add_observed(obs, terms, fp, advance=False)
+            outcome = count(obs, terms, fp, False)
             if newest.get(obs.partition, -math.inf) < obs.event_time:
                 newest[obs.partition] = obs.event_time
             self.records += 1
-            self.late += result.late
-            self.duplicates += result.duplicate
+            if outcome == LATE:
+                self.late += 1
+            elif outcome == DUPLICATE:
+                self.duplicates += 1
             if models and models != self.versions:
                 self.versions = dict(models)
         for partition, t in newest.items():

@@ -35,6 +35,7 @@ def representable(t: float) -> bool:
     return EARLIEST_TIME <= t <= LATEST_TIME  # false for nan too
 
 
+COUNTED, DUPLICATE, LATE = 0, 1, 2  # what ``count_observed`` did with a record
 TextFeatures = tuple[list[str], int | None]  # (content terms, SimHash fingerprint or None)
 
 
@@ -224,13 +225,19 @@ class TrendStore:
 
     def add_observed(self, record: Observed, terms: list[str], fingerprint: int | None, advance: bool = True) -> AddResult:
         """Count one observation (with its text features); ``add_batch`` for callers without ``Enriched`` records."""
+        outcome = self.count_observed(record, terms, fingerprint, advance)
+        return AddResult(record.key, late=outcome == LATE, duplicate=outcome == DUPLICATE)
+
+    def count_observed(self, record: Observed, terms: list[str], fingerprint: int | None, advance: bool = True) -> int:
+        """``add_observed`` that says what happened as COUNTED, DUPLICATE or LATE, with no ``AddResult``
+        built (the judge tier counts every enriched record through here)."""
         key = record.key
         t = record.event_time
         if not representable(t):
-            return AddResult(key, late=True)
+            return LATE
         index = self.index(t)
         if self.last_closed is not None and index <= self.last_closed:
-            return AddResult(key, late=True)
+            return LATE
         duplicate = fingerprint is not None and self.dedup.seen_fingerprint(fingerprint, t)
         changes = self.changes
         if changes is not None:
@@ -249,7 +256,7 @@ class TrendStore:
                 self._count(bucket, record, terms)
         if advance:
             self._advance(record.partition, t)
-        return AddResult(key, duplicate=duplicate)
+        return DUPLICATE if duplicate else COUNTED
 
     def _bucket(self, key: str, index: int) -> Bucket:
         by_index = self.buckets.setdefault(key, {})

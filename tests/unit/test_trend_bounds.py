@@ -73,3 +73,28 @@ def test_decoded_bytes_flow_into_the_store_without_raising(value: bytes, timesta
     s.add(enriched(9, NOW + 7200, "markets", "neutral"))
     assert len(s.due()) <= 3 + 60
     json.dumps(s.to_state(), allow_nan=False)
+
+
+def test_count_observed_says_what_add_observed_does() -> None:
+    """The judge tier counts through ``count_observed``; every other caller through ``add_observed``."""
+    from monitor.trends.store import COUNTED, DUPLICATE, LATE, AddResult, Observed
+
+    def observed(key: str, t: float) -> Observed:
+        return Observed(key, t, "negative", -0.5, 0.9, "m", "a story", ("news", 0))
+
+    cases = [("tech", 1_700_000_100.0, ["rates"], 0xABCD_0000_1234_5678, COUNTED),
+             ("tech", 1_700_000_110.0, ["rates"], 0xABCD_0000_1234_5679, DUPLICATE),  # one bit away
+             ("sport", 1_700_000_120.0, ["goal"], None, COUNTED),  # no fingerprint
+             ("tech", float("nan"), [], 1, LATE),  # no calendar holds it
+             ("tech", 1_699_990_000.0, [], 2, LATE)]  # before the closed bucket
+    stores = [TrendStore(), TrendStore()]
+    for store in stores:
+        store.add_observed(observed("tech", 1_700_000_000.0), [], None)
+        store.close(store.index(1_700_000_000.0))
+    outcome = {COUNTED: AddResult("", False, False), DUPLICATE: AddResult("", False, True), LATE: AddResult("", True, False)}
+    for key, t, terms, fp, expected in cases:
+        result = stores[0].add_observed(observed(key, t), terms, fp)
+        counted = stores[1].count_observed(observed(key, t), terms, fp)
+        assert counted == expected
+        assert (result.key, result.late, result.duplicate) == (key, outcome[expected].late, outcome[expected].duplicate)
+    assert stores[0].to_state() == stores[1].to_state()
