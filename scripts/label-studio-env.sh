@@ -5,7 +5,8 @@
 #
 # The integration test (tests/integration/test_label_studio.py) starts a real Label Studio server
 # from it. Label Studio pins Django and many other packages of its own, so it never shares the
-# daemon's environment. The folder is keyed by the version; a finished one has a .complete marker.
+# daemon's environment. The folder is keyed by the version and the pins (a change of either builds a
+# new one); a finished one has a .complete marker.
 set -euo pipefail
 
 LABEL_STUDIO_VERSION="${LABEL_STUDIO_VERSION:-1.23.2}"
@@ -13,9 +14,9 @@ export TEXTMON_CACHE="${TEXTMON_CACHE:-$HOME/.cache/textmon}"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$TEXTMON_CACHE/pip}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 PYTHON="${PYTHON:-python3}"
-VENV="$TEXTMON_CACHE/label-studio-$LABEL_STUDIO_VERSION"
-
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PINS="$(sha256sum "$REPO/scripts/label-studio-constraints.txt" | cut -c1-8)"
+VENV="$TEXTMON_CACHE/label-studio-$LABEL_STUDIO_VERSION-$PINS"
 
 if [[ ! -f "$VENV/.complete" ]]; then
   echo "label-studio-env: creating $VENV (label-studio $LABEL_STUDIO_VERSION: about 1 GB, 2 minutes; cached afterwards)" >&2

@@ -3,6 +3,7 @@ a free port on loopback, one user with a legacy token made at start-up."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -16,14 +17,16 @@ from typing import Any
 
 from tests.support.process import free_port
 
+REPO = Path(__file__).resolve().parents[2]
 VERSION = "1.23.2"
 START_TIMEOUT = 300.0  # a first start migrates a new SQLite database: half a minute to minutes on a busy machine
 
 
 def environment() -> Path:
-    """Label Studio's virtual environment, as scripts/label-studio-env.sh makes it."""
+    """Label Studio's virtual environment, as scripts/label-studio-env.sh makes it (keyed by version and pins)."""
     cache = Path(os.environ.get("TEXTMON_CACHE") or Path.home() / ".cache" / "textmon")
-    return cache / f"label-studio-{VERSION}"
+    pins = hashlib.sha256((REPO / "scripts" / "label-studio-constraints.txt").read_bytes()).hexdigest()[:8]
+    return cache / f"label-studio-{VERSION}-{pins}"
 
 
 class LabelStudioMissing(RuntimeError):
