@@ -16,6 +16,11 @@ import numpy as np
 import torch
 
 OTHER = "other"
+# cosine at or above which two examples are one story told twice (a headline and its own lede: median
+# 0.61 on hand-labelled financial news, against 0.15 for two stories of one topic, 0.36 at the 95th
+# percentile); cross-validation keeps a story's texts in one fold, or it scores a near copy of what it
+# trained on (that alone put the reported figure 2.4 points higher on the financial set)
+NEAR_COPY = 0.6
 L2 = 1e-2  # ridge penalty on the weights; examples are few, embeddings are 384-dimensional
 STEPS = 60
 
@@ -117,15 +122,46 @@ def fit(x: np.ndarray, y: np.ndarray, topics: Sequence[str]) -> ExampleHead:
                        np.full(len(topics), 0.5))
 
 
-def _folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """A fold number per row, stratified by each row's first topic (counter-examples as their own group)."""
+def stories(x: np.ndarray, threshold: float = NEAR_COPY) -> np.ndarray:
+    """A story id per row: rows at least ``threshold`` alike (cosine, transitively) share one. A group
+    that would take more than a tenth of the rows (and more than two) is a tight topic, not a copy: its
+    rows stay their own stories."""
+    n = len(x)
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    if n > 1:
+        unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        for i, j in zip(*np.nonzero(np.triu(unit @ unit.T >= threshold, 1))):
+            parent[root(int(i))] = root(int(j))
+    story = np.array([root(i) for i in range(n)], dtype=int)
+    ids, sizes = np.unique(story, return_counts=True)
+    for sid in ids[sizes > max(2, n // 10)]:
+        rows = np.flatnonzero(story == sid)
+        story[rows] = rows
+    return story
+
+
+def _folds(y: np.ndarray, k: int, seed: int, story: np.ndarray | None = None) -> np.ndarray:
+    """A fold number per row, stratified by each row's first topic (counter-examples as their own
+    group); rows of one story (``stories``) share a fold."""
     rng = np.random.default_rng(seed)
+    story = np.arange(len(y)) if story is None else story
     group = np.where(y.max(1) > 0, y.argmax(1), -1)
+    first = {}
+    for row, sid in enumerate(story):
+        first.setdefault(int(sid), row)  # a story is stratified by its first row's topic
     fold = np.zeros(len(y), dtype=int)
     for g in np.unique(group):
-        rows = np.flatnonzero(group == g)
-        rng.shuffle(rows)
-        fold[rows] = np.arange(len(rows)) % k
+        ids = np.array([sid for sid, row in first.items() if group[row] == g])
+        rng.shuffle(ids)
+        for n, sid in enumerate(ids):
+            fold[story == sid] = n % k
     return fold
 
 
@@ -152,11 +188,12 @@ def macro_f1(predicted: Sequence[str], truth: Sequence[str], labels: Sequence[st
 
 def train(topics: Sequence[TopicExamples], vectors: dict[str, np.ndarray], folds: int = 5,
           seed: int = 0) -> tuple[ExampleHead, Quality]:
-    """Cross-validate (``folds``-fold, stratified), then fit on everything with the thresholds the
-    held-out folds chose. ``vectors`` maps every example and counter-example text to its embedding."""
+    """Cross-validate (``folds``-fold, stratified, near copies in one fold), then fit on everything with
+    the thresholds the held-out folds chose. ``vectors`` maps every example and counter-example text to
+    its embedding."""
     names = [t.name for t in topics]
     x, y, _ = _design(topics, vectors)
-    fold = _folds(y, folds, seed)
+    fold = _folds(y, folds, seed, stories(x))
     scores = np.zeros_like(y)
     for f in range(folds):
         held = fold == f

@@ -98,3 +98,44 @@ def test_definitions_are_checked_and_a_failed_definition_changes_nothing(world) 
     assert topics.names() == {"banking", "sport"} and topics.fitted is first
     with pytest.raises(KeyError):
         topics.remove("crypto")
+
+
+def test_near_copies_share_a_fold_so_they_do_not_flatter_the_estimate() -> None:
+    """An analyst pastes a story's headline and its lede as two examples: cross-validation that fits
+    on one and scores the other would report far more than the topics achieve on new texts."""
+    from monitor.examples.head import _folds, stories
+
+    rng = np.random.default_rng(3)
+    centres = {name: rng.standard_normal(64) for name in ("rates", "results", "deals")}
+    examples: dict[str, np.ndarray] = {}
+    held: dict[str, np.ndarray] = {}
+    for name, c in centres.items():
+        c = c / np.linalg.norm(c)
+        stories_ = cluster(rng, c, 10, 0.35)  # hard topics: stories of one topic are barely alike
+        twins = stories_ + 0.05 * rng.standard_normal(stories_.shape)  # each story told twice
+        examples[name] = np.concatenate([stories_, twins / np.linalg.norm(twins, axis=1, keepdims=True)])
+        held[name] = cluster(rng, c, 300, 0.35)
+    topics, vectors = as_topics(examples)
+    x = np.stack([vectors[t] for topic in topics for t in topic.examples])
+    story = stories(x)
+    for k in range(3):  # each text and its twin are one story, and share a fold
+        for i in range(10):
+            assert story[20 * k + i] == story[20 * k + 10 + i]
+    y = np.repeat(np.eye(3), 20, axis=0)
+    fold = _folds(y, 10, 0, story)
+    assert all(fold[20 * k + i] == fold[20 * k + 10 + i] for k in range(3) for i in range(10))
+
+    head, quality = train(topics, vectors, folds=10)
+    test = np.concatenate(list(held.values()))
+    truth = [name for name, rows in held.items() for _ in rows]
+    held_out = macro_f1(head.primary(test), truth, list(held))
+    assert quality.macro_f1 <= held_out + 0.05, (quality.macro_f1, held_out)
+
+
+def test_a_tight_topic_is_not_taken_for_one_story() -> None:
+    from monitor.examples.head import stories
+
+    rng = np.random.default_rng(5)
+    centre = rng.standard_normal(32)
+    tight = cluster(rng, centre / np.linalg.norm(centre), 30, 0.05)  # every pair alike well above 0.6
+    assert len(set(stories(tight))) == 30, "thirty distinct examples are not one text copied"
