@@ -29,7 +29,7 @@ import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -497,8 +497,13 @@ class Daemon:
     def _classify_sync(self, batch: Batch[_Tokenized], live: Classifier, candidate: Classifier | None) -> _Classified:
         """Classify one batch with ``live``, and with a sampled ``candidate`` (in a worker thread)."""
         items = batch.items
-        r = classify_batch(batch.route, [t.message.text for t in items], [t.tokens for t in items], [t.by for t in items],
-                           live, candidate)
+        texts = [t.message.text for t in items]
+        r = classify_batch(batch.route, texts, [t.tokens for t in items], [t.by for t in items], live, candidate)
+        if self.desk.example_topics.fitted is not None:  # the user's own topics, trended beside the model's
+            started = time.perf_counter()
+            found = self.desk.example_topics.classify(texts)
+            r.predictions = [replace(p, example_topics=tuple(hits)) for p, hits in zip(r.predictions, found)]
+            r.infer_seconds += time.perf_counter() - started
         return _Classified(batch, r.predictions, r.infer_seconds, r.padded_tokens, shadow=r.shadow,
                            shadow_seconds=r.shadow_seconds, shadow_error=r.shadow_error, shadow_by=candidate)
 

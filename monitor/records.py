@@ -92,6 +92,9 @@ class Prediction:
 
     tasks: dict[str, TaskResult]
     truncated: bool = False
+    # the user's topics defined by example that the message belongs to (label, probability), most
+    # likely first; trended beside the model's topic (``monitor.examples``)
+    example_topics: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,8 @@ class Enriched:
             "topic": _task_json(self.prediction.tasks.get("topic")),
             "sentiment": _task_json(self.prediction.tasks.get("sentiment")),
             "models": self.model_versions,
+            **({"example_topics": [{"label": label, "score": score} for label, score in self.prediction.example_topics]}
+               if self.prediction.example_topics else {}),
         }
 
 

@@ -112,6 +112,7 @@ class Observed:
     id: str
     snippet: str
     partition: tuple[str, int]  # the input partition, for the watermark
+    also: tuple[str, ...] = ()  # further topic keys it counts toward (topics defined by example)
 
 
 @dataclass(slots=True)
@@ -220,7 +221,8 @@ class TrendStore:
         return self.add_observed(
             Observed(record.topic_label, m.event_time, record.sentiment_label, value,
                      sentiment.score if sentiment is not None else 0.0, m.id, m.text[:SNIPPET_CHARS],
-                     (m.position.topic, m.position.partition)),
+                     (m.position.topic, m.position.partition),
+                     tuple(label for label, _ in record.prediction.example_topics if label != ALL)),
             terms, fingerprint, advance)
 
     def add_observed(self, record: Observed, terms: list[str], fingerprint: int | None, advance: bool = True) -> AddResult:
@@ -243,7 +245,10 @@ class TrendStore:
         if changes is not None:
             if fingerprint is not None and not duplicate:
                 changes.fingerprints.append((t, fingerprint))
-        for k in (key, ALL) if self.config.market_wide else (key,):
+        keys: tuple[str, ...] = (key, ALL) if self.config.market_wide else (key,)
+        if record.also:  # each series once, however the user's topics are named
+            keys = tuple(dict.fromkeys((key, *record.also, *keys[1:])))
+        for k in keys:
             by_index = self.buckets.get(k)
             bucket = by_index.get(index) if by_index is not None else None
             if bucket is None:

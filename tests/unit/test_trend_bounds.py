@@ -98,3 +98,19 @@ def test_count_observed_says_what_add_observed_does() -> None:
         assert counted == expected
         assert (result.key, result.late, result.duplicate) == (key, outcome[expected].late, outcome[expected].duplicate)
     assert stores[0].to_state() == stores[1].to_state()
+
+
+def test_topics_by_example_are_series_of_their_own_and_each_series_counts_a_message_once() -> None:
+    from dataclasses import replace
+
+    from monitor.trends.store import ALL
+
+    s = TrendStore(TrendConfig(bucket_seconds=60, allowed_lateness_seconds=0, dedup_window_seconds=0))
+    base = enriched(1, 1_000_000.0, "business", "negative")
+    # the user's own topics; one is named as the model's label, one as the market-wide key
+    tagged = replace(base, prediction=replace(base.prediction, example_topics=(("banking", 0.9), ("business", 0.7),
+                                                                               (ALL, 0.6))))
+    s.add(tagged)
+    s.add(enriched(2, 1_000_001.0, "business", "neutral"))
+    counts = {key: s.window(key, 60).count for key in s.keys()}
+    assert counts == {"banking": 1, "business": 2, ALL: 2}

@@ -1,0 +1,94 @@
+"""Topics defined by example at run time are trended and alerted on like the model's own, on a real
+broker with the real base encoder: no restart, each message counted once in the market-wide series."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from monitor.daemon import Daemon
+from monitor.metrics import Metrics
+from tests.support.config import daemon_settings
+from tests.support.kafka import unique
+from tests.support.streams import consume_until, create_topics, produce, wait_until
+
+ADMIN = "admin-token-for-the-example-topics-test"
+BANKS = ("Lloyds", "Barclays", "HSBC", "Santander", "NatWest", "Deutsche Bank")
+CLUBS = ("Arsenal", "Celtic", "Leeds", "Everton", "Chelsea", "Rangers")
+BANKING = ("{0} raises its mortgage rates after the central bank decision",
+           "{0} sets aside more money for bad loans as borrowers fall behind",
+           "Savers at {0} will earn more interest on deposit accounts",
+           "{0} cuts the rate on its two-year fixed home loans",
+           "Regulators tell {0} to hold more capital against its lending")
+SPORT = ("{0} win the cup final after extra time",
+         "{0} sign a striker on a three-year deal",
+         "The {0} manager praises his defence after a clean sheet",
+         "{0} fans celebrate a late winner in the derby",
+         "{0} are knocked out of the league cup on penalties")
+
+
+def texts(templates: tuple[str, ...], names: tuple[str, ...]) -> list[str]:
+    return [t.format(n) for n in names for t in templates]
+
+
+async def call(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, f"http://127.0.0.1:{port}{path}", json=body, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+
+async def test_a_topic_defined_at_run_time_is_trended_and_alerted_on(broker, tiny_models) -> None:
+    topic = unique("by-example")
+    pinned = {"topic": tiny_models["topic_business"], "sentiment": tiny_models["sentiment_negative"]}
+    settings = daemon_settings(
+        broker.bootstrap, pinned, topic, http={"host": "127.0.0.1", "port": 0, "admin_token": ADMIN},
+        feedback={"enabled": False}, trends={"warmup_buckets": 0, "dedup_window_seconds": 0},
+        rules=[{"name": "negative-share", "detector": "negative_share", "threshold": 0.5, "min_volume": 5}])
+    await create_topics(broker.bootstrap, topic, settings.kafka.output_topic)
+    daemon = Daemon(settings, Metrics())
+    run = asyncio.create_task(daemon.run())
+    try:
+        async def serving() -> bool:
+            return daemon.http_port is not None and daemon.classifier is not None
+
+        await wait_until(serving)
+        port = daemon.http_port
+        assert port is not None
+        banking, sport = texts(BANKING, BANKS), texts(SPORT, CLUBS)
+        # fifteen examples a topic (the first, alone, needs counter-examples); the rest is new traffic
+        status, body = await call(port, "POST", "/api/topics",
+                                  {"name": "banking", "examples": banking[:15], "counter_examples": sport[:15]}, ADMIN)
+        assert status == 201, body
+        status, body = await call(port, "POST", "/api/topics", {"name": "sport", "examples": sport[:15]}, ADMIN)
+        assert status == 201, body
+        assert {t["name"] for t in (await call(port, "GET", "/api/topics"))[1]["topics"]} == {"banking", "sport"}
+
+        now = time.time()
+        traffic = [(f"b{i}", x) for i, x in enumerate(banking[15:])] + [(f"s{i}", x) for i, x in enumerate(sport[15:])]
+        await produce(broker.bootstrap, topic, [json.dumps({"id": i, "text": x, "timestamp": now}).encode()
+                                                for i, x in traffic])
+        out = await consume_until(broker.bootstrap, [settings.kafka.output_topic], lambda rs: len(rs) >= len(traffic))
+        records = {r.json()["id"]: r.json() for r in out}
+        first = {i: (r.get("example_topics") or [{"label": None}])[0]["label"] for i, r in records.items()}
+        assert all(first[i] == "banking" for i, _ in traffic if i[0] == "b"), first
+        assert all(first[i] == "sport" for i, _ in traffic if i[0] == "s"), first
+        assert all(0.0 <= t["score"] <= 1.0 for r in records.values() for t in r["example_topics"])
+
+        async def trended_and_firing() -> bool:
+            status = daemon.status()
+            counts = {t["topic"]: t["window"]["count"] for t in status["topics"]}
+            firing = {a["key"] for a in status["alerts"]}
+            return counts.get("banking") == 15 and counts.get("sport") == 15 and {"banking", "sport"} <= firing
+
+        await wait_until(trended_and_firing)
+        counts = {t["topic"]: t["window"]["count"] for t in daemon.status()["topics"]}
+        # the model's own topic and the market-wide series count every message once
+        assert counts["business"] == counts["__all__"] == len(traffic)
+    finally:
+        daemon.request_stop()
+        assert await run == 0
