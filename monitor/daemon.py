@@ -501,8 +501,14 @@ class Daemon:
         r = classify_batch(batch.route, texts, [t.tokens for t in items], [t.by for t in items], live, candidate)
         if self.desk.example_topics.fitted is not None:  # the user's own topics, trended beside the model's
             started = time.perf_counter()
-            found = self.desk.example_topics.classify(texts)
-            r.predictions = [replace(p, example_topics=tuple(hits)) for p, hits in zip(r.predictions, found)]
+            try:
+                found = self.desk.example_topics.classify(texts)
+            except Exception as exc:  # noqa: BLE001 - the models' records go on without the user's topics
+                self.metrics.example_topic_errors.inc()
+                log.warning("labelling by example failed on a batch; its records carry the models' labels only",
+                            error=repr(exc)[:500])
+            else:
+                r.predictions = [replace(p, example_topics=tuple(hits)) for p, hits in zip(r.predictions, found)]
             r.infer_seconds += time.perf_counter() - started
         return _Classified(batch, r.predictions, r.infer_seconds, r.padded_tokens, shadow=r.shadow,
                            shadow_seconds=r.shadow_seconds, shadow_error=r.shadow_error, shadow_by=candidate)

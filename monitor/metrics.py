@@ -111,6 +111,11 @@ class Metrics:
             "textmon_produce_retries_total", "Retried publishes to the output or dead-letter topic", registry=r
         )
         self.broker_up = Gauge("textmon_broker_reachable", "1 when the Kafka cluster answers", registry=r)
+        self.example_topic_errors = Counter(
+            "textmon_example_topic_errors_total",
+            "Batches whose labelling with the topics defined by example failed (their records went on without them)",
+            registry=r,
+        )
         self.ready = Gauge("textmon_ready", "1 when the daemon is ready (broker reachable, models loaded)", registry=r)
         self.late_records = Counter(
             "textmon_late_records_total", "Records older than the watermark allows, left out of trends", registry=r

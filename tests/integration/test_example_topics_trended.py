@@ -92,3 +92,34 @@ async def test_a_topic_defined_at_run_time_is_trended_and_alerted_on(broker, tin
     finally:
         daemon.request_stop()
         assert await run == 0
+
+
+async def test_a_failing_labeller_costs_the_records_only_their_topics_by_example(broker, tiny_models) -> None:
+    topic = unique("by-example-fails")
+    settings = daemon_settings(broker.bootstrap, tiny_models, topic, feedback={"enabled": False},
+                               example_topics={"topics": [{"name": "banking", "examples": texts(BANKING, BANKS)[:15]},
+                                                          {"name": "sport", "examples": texts(SPORT, CLUBS)[:15]}]})
+    await create_topics(broker.bootstrap, topic, settings.kafka.output_topic)
+    metrics = Metrics()
+    daemon = Daemon(settings, metrics)
+
+    def broken(_: Any) -> Any:
+        raise RuntimeError("encoder out of memory")
+
+    run = asyncio.create_task(daemon.run())
+    try:
+        async def fitted() -> bool:
+            return daemon.desk.example_topics.fitted is not None
+
+        await wait_until(fitted)
+        daemon.desk.example_topics.classify = broken  # type: ignore[method-assign]
+        await produce(broker.bootstrap, topic, [json.dumps({"id": f"m{i}", "text": x}).encode()
+                                                for i, x in enumerate(texts(BANKING, BANKS)[15:])])
+        out = await consume_until(broker.bootstrap, [settings.kafka.output_topic], lambda rs: len(rs) >= 15)
+    finally:
+        daemon.request_stop()
+        assert await run == 0, "the daemon keeps running and stops cleanly"
+    records = [r.json() for r in out]
+    assert {r["id"] for r in records} == {f"m{i}" for i in range(15)}
+    assert all("example_topics" not in r and r["topic"]["label"] for r in records)
+    assert metrics.example_topic_errors._value.get() >= 1
