@@ -30,7 +30,7 @@ import numpy as np
 
 from bench.topic_sets import FIN_FILES, TopicSet, load
 from monitor.examples.embedder import Embedder
-from monitor.examples.head import ExampleHead, TopicExamples, macro_f1, train
+from monitor.examples.head import NEAR_COPY, ExampleHead, TopicExamples, macro_f1, train
 
 
 def prototype_f1(topics: list[TopicExamples], vectors: dict[str, np.ndarray], test: np.ndarray,
@@ -97,7 +97,7 @@ def main() -> None:
     per_topic: dict[str, list[float]] = {t: [] for t in names}
     for seed, topics in draws.items():
         t0 = time.perf_counter()
-        head, quality = train(topics, vectors, folds=args.folds, seed=seed)
+        head, quality = train(topics, vectors, folds=args.folds, seed=seed, near_copy=NEAR_COPY[args.encoder])
         fit_seconds = time.perf_counter() - t0
         predicted = [head.topics[i] for i in head.probabilities(test).argmax(1)]
         held = macro_f1(predicted, truth, names)

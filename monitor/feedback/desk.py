@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 from aiohttp import web
 
 from monitor.examples.api import TopicsApi
+from monitor.examples.head import NEAR_COPY
 from monitor.examples.topics import ExampleTopics
 from monitor.feedback.corrections import CorrectionBook, InvalidCorrection, parse_correction
 from monitor.feedback.log import FeedbackLog, FeedbackUnavailable
@@ -43,7 +44,7 @@ class AnalystDesk:
         self._model_labels = labels
         e = settings.example_topics
         # the hook a stage calls to label messages with the user's own topics: example_topics.classify
-        self.example_topics = ExampleTopics(lambda: _embedder(e.encoder), e.folds)
+        self.example_topics = ExampleTopics(lambda: _embedder(e.encoder), e.folds, NEAR_COPY[e.encoder])
         self._configured_topics = e.topics
         self.topics_api = TopicsApi(self.example_topics)
         self._fit: asyncio.Task[None] | None = None
