@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from monitor.alerts import AlertEngine, build_rule
+from monitor.alerts.versions import VersionSpans
 from monitor.checkpoint import AppliedOffsets, CheckpointFile
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -23,7 +24,7 @@ from monitor.settings import Settings
 from monitor.sinks import SinkDispatcher
 from monitor.trends import TrendStore
 from monitor.trends.order import ReleaseOrder
-from monitor.trends.store import TextFeatures
+from monitor.trends.store import TextFeatures, representable
 from monitor.wiring import state_dir, trend_config
 
 log = get_logger(__name__)
@@ -43,7 +44,7 @@ class LocalJudgement:
         self.checkpoint_file = CheckpointFile(state_dir(settings), settings.kafka.group_id)
         self._evaluated_at = float("-inf")
         self._open_unjudged = False  # records counted since the open bucket was last judged
-        self._versions: dict[str, str] = {}  # model versions that classified what the trends hold
+        self.versions = VersionSpans()  # which model versions classified the messages of which buckets
 
     @property
     def display_window(self) -> float:
@@ -110,11 +111,19 @@ class LocalJudgement:
         succeeds or the process dies, and after a restart the checkpointed applied offsets keep
         replayed records from being counted twice."""
         if enriched:  # a batch is one route's: its records share their models
-            self._versions.update(enriched[0].model_versions)
+            self._saw_versions(enriched)
         self._trend(enriched, features)
         evaluate_open = time.monotonic() - self._evaluated_at >= OPEN_BUCKET_EVERY_SECONDS
         self._open_unjudged = not evaluate_open
         await self._judge(evaluate_open)
+
+    def _saw_versions(self, enriched: list[Enriched]) -> None:
+        """Note the buckets the batch's messages fall in under its models' versions."""
+        times = [e.message.event_time for e in enriched if representable(e.message.event_time)]
+        if times:
+            index = self.trends.index
+            self.versions.saw(enriched[0].model_versions, index(min(times)), index(max(times)))
+            self.versions.forget_before(index(max(times) - self.trends.config.retention_seconds))
 
     def _trend(self, enriched: list[Enriched], features: list[TextFeatures]) -> None:
         """Count a batch (``features``: each record's, from the tokeniser thread); the watermark follows
@@ -142,7 +151,7 @@ class LocalJudgement:
         """Step the alert engine (closing due buckets; judging the open one when told) and notify."""
         if evaluate_open:
             self._evaluated_at = time.monotonic()
-        alerts = self.alerts.advance(self.trends, dict(self._versions), evaluate_open, wall=time.monotonic())
+        alerts = self.alerts.advance(self.trends, self.versions, evaluate_open, wall=time.monotonic())
         await self._notify(alerts, evaluate_open)
 
     async def loop(self) -> None:

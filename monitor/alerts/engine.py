@@ -14,6 +14,7 @@ from monitor.alerts.explain import over_represented
 from monitor.alerts.incidents import IncidentGrouper
 from monitor.alerts.lifecycle import Lifecycle, fingerprint
 from monitor.alerts.rules import Rule
+from monitor.alerts.versions import VersionSpans
 from monitor.detectors.base import DetectionContext
 from monitor.records import Alert, AlertState
 from monitor.settings import AlertingSettings
@@ -50,11 +51,12 @@ class AlertEngine:
         """Alerts currently firing."""
         return self.lifecycle.firing()
 
-    def advance(self, store: TrendStore, model_versions: dict[str, str], evaluate_open: bool = True,
+    def advance(self, store: TrendStore, model_versions: dict[str, str] | VersionSpans, evaluate_open: bool = True,
                 wall: float | None = None) -> list[Alert]:
         """Close due buckets (evaluating each), then evaluate the open bucket (unless told not to:
         the daemon spaces those out under load); return the incident notifications due. The live
-        daemon passes ``wall``, a monotonic clock (see ``IncidentGrouper.step``)."""
+        daemon passes ``wall``, a monotonic clock (see ``IncidentGrouper.step``), and the versions by
+        bucket, so each alert names the models behind its own window."""
         out: list[Alert] = []
         for index in store.due():
             notes = self._evaluate(store, index, model_versions, closed=True)
@@ -100,13 +102,19 @@ class AlertEngine:
                 clip[key] = expected + OUTLIER_SD * baseline.count_sd(expected)
         return clip
 
-    def _evaluate(self, store: TrendStore, end_index: int, versions: dict[str, str], closed: bool) -> list[Alert]:
+    def _evaluate(self, store: TrendStore, end_index: int, versions: dict[str, str] | VersionSpans,
+                  closed: bool) -> list[Alert]:
         now = self._clock(store, end_index)
         out: list[Alert] = []
         keys = store.keys()
         latest = {key: store.window(key, store.bucket_seconds, end_index) for key in keys}
         for rule in self.rules:
             s = rule.settings
+            if isinstance(versions, VersionSpans):
+                width = max(1, round(s.window_seconds / store.bucket_seconds))
+                models = versions.within(end_index - width + 1, end_index)
+            else:
+                models = versions
             for key in keys:
                 if not rule.applies_to(key):
                     continue
@@ -139,7 +147,7 @@ class AlertEngine:
                     rule=s.name, key=key, state=AlertState.FIRING, severity=s.severity, fingerprint=fp,
                     summary=detection.summary, observed=float(detection.observed), expected=float(detection.expected),
                     score=detection.score, window_seconds=s.window_seconds, starts_at=now, labels=labels,
-                    annotations=annotations, exemplars=window.exemplars, model_versions=dict(versions),
+                    annotations=annotations, exemplars=window.exemplars, model_versions=dict(models),
                     detector=rule.detector.name, terms=terms,
                 )
                 out += self.lifecycle.step(alert, breached, now, s.for_seconds, s.resolve_after_seconds,

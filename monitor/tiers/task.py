@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from monitor.alerts import AlertEngine, build_rule
+from monitor.alerts.versions import VersionSpans
 from monitor.records import Alert
 from monitor.settings import Settings
 from monitor.trends import Bucket, TopicBaseline, TrendStore
@@ -74,7 +75,7 @@ class JudgeTask:
         self.store.changes = Changes()
         self.engine = AlertEngine([build_rule(r) for r in settings.rules], settings.alerting,
                                   settings.trends.warmup_buckets, grouped=False)
-        self.versions: dict[str, str] = {}
+        self.versions = VersionSpans()  # which model versions classified the records of which buckets
         self.chunks: dict[int, list[bytes]] = {}  # bucket index -> its fingerprint chunks' changelog keys
         self.changed = False  # the meta record is due
         self.alerts: list[Alert] = []  # notifications raised since the last step
@@ -97,7 +98,8 @@ class JudgeTask:
         # each input partition's newest time moves the watermark once per run, not per record: buckets
         # close only in ``judge``, after the run, so the outcome is the same
         newest: dict[tuple[str, int], float] = {}
-        count = self.store.count_observed
+        count, versions, width = self.store.count_observed, self.versions, self.store.config.bucket_seconds
+        seen: tuple[dict[str, str] | None, int | None] = (None, None)  # the last versions and bucket noted
         for value in values:
             try:
                 obs, terms, fp, models = observe(value)
@@ -112,8 +114,11 @@ class JudgeTask:
                 self.late += 1
             elif outcome == DUPLICATE:
                 self.duplicates += 1
-            if models and models != self.versions:
-                self.versions = dict(models)
+            if models and outcome != LATE:  # counted: its bucket was classified by these versions
+                i = int(obs.event_time // width)
+                if i != seen[1] or models != seen[0]:
+                    versions.saw(models, i, i)
+                    seen = (models, i)
         for partition, t in newest.items():
             self.store.advance(partition, t)
         self.changed = self.changed or bool(values)
@@ -122,7 +127,10 @@ class JudgeTask:
     def judge(self, evaluate_open: bool) -> list[Alert]:
         """Close due buckets and evaluate (the open one when told); notifications wait for the step."""
         before = len(self.store.changes.closed) if self.store.changes else 0
-        alerts = self.engine.advance(self.store, dict(self.versions), evaluate_open, wall=time.monotonic())
+        alerts = self.engine.advance(self.store, self.versions, evaluate_open, wall=time.monotonic())
+        if self.store.last_closed is not None:
+            kept = int(self.store.config.retention_seconds / self.store.config.bucket_seconds)
+            self.versions.forget_before(self.store.last_closed - kept)
         closed = self.store.changes.closed[before:] if self.store.changes else []
         for index in closed:
             self.closed.append(self._closed_counts(index))
@@ -170,7 +178,7 @@ class JudgeTask:
             "watermark": s.watermark, "last_closed": s.last_closed, "age": s.age,
             "sources": [[t, p, e] for (t, p), e in s.source_times().items()],
             "baselines": {k: b.to_state() for k, b in s.baselines.items()},
-            "alerts": self.engine.to_state(), "versions": self.versions,
+            "alerts": self.engine.to_state(), "versions": self.versions.latest,
         }
 
     @classmethod
@@ -185,7 +193,7 @@ class JudgeTask:
             store.restore_source_times({(t, p): e for t, p, e in m["sources"]})
             store.baselines = {k: TopicBaseline.from_state(b) for k, b in m["baselines"].items()}
             task.engine.restore(m["alerts"])
-            task.versions = dict(m.get("versions") or {})
+            task.versions.latest = dict(m.get("versions") or {})
         chunks: list[tuple[int, int, bytes, bytes]] = []
         for key, value in records.items():
             if key.startswith(b"b"):

@@ -171,6 +171,7 @@ async def test_shadow_promote_and_rollback_mid_stream(broker, versions, tmp_path
         records = await out_count(len(sent))
         await wait_all_committed(broker.bootstrap, settings.kafka.group_id, topic)
         text = await metrics()
+        _, status = await api(port, "GET", "/api/status")
     finally:
         if proc.proc is not None and proc.proc.poll() is None:
             proc.signal(signal.SIGTERM)
@@ -204,6 +205,10 @@ async def test_shadow_promote_and_rollback_mid_stream(broker, versions, tmp_path
     assert [(e["action"], e["live"]["sentiment"]) for e in logged] == [("promote", CANDIDATE["sentiment"]),
                                                                        ("rollback", LIVE["sentiment"])]
     assert logged[0]["after_batch"] == switch["after_batch"] > 0
+    # the live labels turned negative at the promotion: the alert that raised names both versions whose
+    # messages its window holds, the one before the switch and the one after
+    named = [a["model_versions"]["sentiment"] for a in status["alerts"] if a["rule"] == "negative-share"]
+    assert named and all(set(n.split(" + ")) >= {LIVE["sentiment"], CANDIDATE["sentiment"]} for n in named), named
 
 
 async def test_without_an_admin_token_switches_are_off(broker, versions, tmp_path):  # type: ignore[no-untyped-def]
