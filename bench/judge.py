@@ -1,6 +1,6 @@
 """How many enriched records one judge process handles per second, end to end on a real broker.
 
-    python bench/judge.py [--records 300000] [--partitions 1] [--json bench/results/judge.json]
+    python bench/judge.py [--records 300000] [--partitions 1] [--daemon-messages 2000] [--json FILE]
 
 The judge tier must keep up with many classifiers: the bar is 30,000 enriched records/s per
 process. Records are written as the classify tier writes them (keyed by label, with their text
@@ -8,7 +8,9 @@ features; real texts from the bundled sample, five labels, three sentiments, eve
 over hours at a daily cycle), then one ``monitor run --role judge`` process with the default
 settings and rules reads them: fetch, decode, trends, near-duplicate index, rules, and a
 transaction per step with its changelog records, closed buckets and offsets. The rate counts from
-its first record to its committed offset reaching the end. Starts its own broker on port 39192.
+its first record to its committed offset reaching the end. Then, on the same broker, the all-in-one
+daemon's ceiling (``bench/throughput.py``'s end-to-end row: default settings, shipped models, the
+bundled sample), so the judge's rate reads against it. Starts its own broker on port 39192.
 """
 
 from __future__ import annotations
@@ -202,6 +204,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             proc.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)  # cProfile writes on SIGINT's exit
             proc.wait(60)
+        beside = await all_in_one(broker, workdir, args.daemon_messages) if args.daemon_messages else None
     finally:
         broker.stop()
     counted = args.records - first
@@ -211,7 +214,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "records_per_second": round(counted / seconds), "changelog_records": int(changelog), "steps": int(steps),
         "alerts": int(alerts), "judge_cpu": usage, "prepare_seconds": round(prepared, 1),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "all_in_one": beside,
     }
+
+
+async def all_in_one(broker: JudgeBroker, workdir: Path, messages: int) -> dict[str, Any]:
+    """The all-in-one daemon's ceiling in the same run, on the same broker: ``monitor run`` with the
+    default settings and the shipped models over the bundled sample (``bench/throughput.py``'s
+    end-to-end row), so the judge's rate reads as how many such daemons one judge keeps up with."""
+    from bench.throughput import default_precisions, measure_daemon
+
+    precision = default_precisions().split(",")[0]
+    found = await measure_daemon(broker, sample_texts(messages), precision, workdir)
+    return {"messages": messages, "precision": precision, "messages_per_s": round(found["messages_per_s"], 1),
+            "cpu_percent": round(found["cpu_percent"], 1)}
 
 
 def main() -> None:
@@ -221,11 +237,18 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=1, help="enriched partitions (one judge owns them all)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None, help="write the judge's cProfile statistics here")
+    parser.add_argument("--daemon-messages", type=int, default=2000,
+                        help="then measure the all-in-one daemon on this many sample messages (0: skip)")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     print(f"{'records':>10} {'seconds':>8} {'records/s':>10} {'changelog':>10} {'steps':>6} {'alerts':>6}  judge cpu")
     print(f"{result['counted_in_window']:>10} {result['seconds']:>8} {result['records_per_second']:>10} "
           f"{result['changelog_records']:>10} {result['steps']:>6} {result['alerts']:>6}  {result['judge_cpu']}")
+    if result["all_in_one"]:
+        d = result["all_in_one"]
+        print(f"all-in-one daemon, same run and broker, default settings ({d['precision']}), {d['messages']} sample "
+              f"messages: {d['messages_per_s']} msg/s at {d['cpu_percent']} % CPU; one judge counts what "
+              f"{result['records_per_second'] / d['messages_per_s']:.0f} such daemons classify")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
