@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -48,6 +48,16 @@ class PublishTimeout(Exception):
     """Records could not be written before the deadline (broker away too long)."""
 
 
+class NoAcknowledgement(kafka_errors.KafkaTimeoutError):
+    """A send neither acknowledged nor failed within ``ACK_TIMEOUT_FACTOR`` request timeouts: retried,
+    on a renewed producer, rather than waited on for ever."""
+
+
+# aiokafka answers every send within about one request timeout (acknowledged, refused or expired);
+# a send still unanswered after three is taken for lost, so a wedged producer cannot hold a stage
+ACK_TIMEOUT_FACTOR = 3
+
+
 def enriched_record(topic: str, record: Enriched, features: tuple[list[str], int | None] | None = None) -> OutRecord:
     """The output-topic record for an enriched message (compact UTF-8 JSON; orjson writes it in
     under a microsecond, where the standard library took 14). Keyed by message id; with
@@ -81,6 +91,7 @@ class Emitter:
         self.metrics = metrics
         self.producer: AIOKafkaProducer | None = None
         self._renewing = asyncio.Lock()
+        self.ack_timeout = ACK_TIMEOUT_FACTOR * settings.request_timeout_ms / 1000
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -105,7 +116,10 @@ class Emitter:
                 log.warning("producer could not be renewed after a refusal; keeping the old one", error=repr(exc))
                 return
             self.producer = fresh
-        await refused_by.stop()
+        try:
+            await asyncio.wait_for(refused_by.stop(), self.ack_timeout)
+        except (asyncio.TimeoutError, KafkaError) as exc:  # its records are retried on the new one anyway
+            log.warning("the replaced producer did not close cleanly", error=repr(exc))
 
     async def start(self, stopping: asyncio.Event) -> bool:
         """Connect, retrying with backoff while the broker is away. False if stopped first."""
@@ -135,14 +149,23 @@ class Emitter:
         while todo:
             futures = []
             producer = self.producer
-            for _, (topic, key, value, headers) in todo:
-                try:
-                    futures.append(await producer.send(topic, value=value, key=key, headers=headers))
-                except Exception as exc:  # noqa: BLE001 - too large, wrong type: classified below
-                    futures.append(_failed(exc))
-            results = await asyncio.gather(*futures, return_exceptions=True)
+            try:
+                async with asyncio.timeout(self.ack_timeout):  # one timer for the run, not a task per send
+                    for _, (topic, key, value, headers) in todo:
+                        try:
+                            futures.append(await producer.send(topic, value=value, key=key, headers=headers))
+                        except Exception as exc:  # noqa: BLE001 - too large, wrong type: classified below
+                            futures.append(_failed(exc))
+            except TimeoutError:  # the producer stopped taking records
+                taken = NoAcknowledgement(f"send not taken within {self.ack_timeout:g} s")
+                futures += [_failed(taken) for _ in range(len(todo) - len(futures))]
+            results = await self._answers(futures)
             now_refused = [(i, res) for (i, _), res in zip(todo, results) if isinstance(res, BaseException) and is_permanent(res)]
-            if now_refused:
+            unanswered = any(isinstance(res, NoAcknowledgement) for res in results)
+            if unanswered:
+                log.warning("sends unanswered; renewing the producer", seconds=self.ack_timeout,
+                            records=sum(isinstance(res, NoAcknowledgement) for res in results))
+            if now_refused or unanswered:
                 await self._renew(producer)
             refused += now_refused
             failed = [item for item, res in zip(todo, results) if isinstance(res, BaseException) and not is_permanent(res)]
@@ -157,6 +180,17 @@ class Emitter:
             delay = min(delay * 2, self.settings.connect_backoff_max_seconds)
             todo = failed
         return refused
+
+    async def _answers(self, futures: list[asyncio.Future[Any]]) -> list[Any]:
+        """Each send's metadata or exception; one unanswered within ``ack_timeout`` is cancelled and
+        answered ``NoAcknowledgement`` (retriable)."""
+        if not futures:
+            return []
+        _, pending = await asyncio.wait(futures, timeout=self.ack_timeout)
+        for f in pending:
+            f.cancel()
+        lost = NoAcknowledgement(f"no acknowledgement within {self.ack_timeout:g} s")
+        return [lost if f in pending or f.cancelled() else (f.exception() or f.result()) for f in futures]
 
     async def publish_or_stand_in(self, records: Sequence[OutRecord], sources: Sequence[SourcePosition],
                                   dead_letter_topic: str, deadline: float | None = None) -> int:
