@@ -468,11 +468,11 @@ class LogSettings(_Frozen):
 Sensitivity = Literal["low", "medium", "high"]
 
 
-# per preset: (volume z, negative-share z, negative-share min rise, drift alarm level h)
+# per preset: (volume z, negative-share alarm level h, negative-share min rise, drift alarm level h)
 _PRESETS: dict[str, tuple[float, float, float, float]] = {
-    "low": (5.0, 5.0, 0.15, 12.0),
-    "medium": (4.0, 4.0, 0.10, 8.0),
-    "high": (3.5, 3.5, 0.08, 6.0),
+    "low": (5.0, 12.0, 0.15, 12.0),
+    "medium": (4.0, 10.0, 0.10, 8.0),
+    "high": (3.5, 8.0, 0.08, 6.0),
 }
 
 
@@ -482,10 +482,10 @@ def preset_rules(sensitivity: Sensitivity = "medium") -> tuple[RuleSettings, ...
     The fixed negative-share threshold (``negative_share``) is not among them: a topic whose usual
     share is near the threshold (airline chat is 60 % negative) crosses it all day. It stays
     available for rules of one's own."""
-    volume_z, share_z, share_delta, drift_h = _PRESETS[sensitivity]
+    volume_z, share_h, share_delta, drift_h = _PRESETS[sensitivity]
     return (
-        RuleSettings(name="negative-share-surge", detector="negative_share_shift", window_seconds=600, min_volume=20,
-                     severity="critical", params={"z": share_z, "min_delta": share_delta}),
+        RuleSettings(name="negative-share-surge", detector="negative_share_cusum", window_seconds=600, min_volume=20,
+                     severity="critical", params={"h": share_h, "min_delta": share_delta}),
         RuleSettings(name="volume-surge", detector="volume_surge", window_seconds=180, min_volume=10,
                      params={"z": volume_z}),
         RuleSettings(name="sentiment-drift", detector="sentiment_drift", window_seconds=600, min_volume=10,

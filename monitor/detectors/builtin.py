@@ -3,6 +3,7 @@ and the plain negative-share threshold."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -63,6 +64,52 @@ class NegativeShareShift:
         summary = (f"negative share for '{ctx.key}' is {share:.0%} of {w.count} stories in {_span(ctx)}, "
                    f"usually {base:.0%} (z={z:.1f})")
         return Detection(breached, round(z, 3), round(share, 4), round(base, 4), summary)
+
+
+class NegativeShareCusumParams(DetectorParams):
+    shift: float = Field(0.15, gt=0, lt=1, description="the rise of the share the statistic is tuned to find, absolute")
+    h: float = Field(10.0, gt=0, description="alarm level of the cumulative log-likelihood ratio")
+    min_delta: float = Field(0.1, ge=0, le=1, description="the window's share must also be this far above the usual")
+
+
+class NegativeShareCusum:
+    """Sustained rise of the negative share: a one-sided CUSUM of each message's log-likelihood ratio
+    between the usual share ``p0`` and ``p0 + shift`` (Page 1954), accumulated once per closed bucket.
+
+    A window test sees only the stories inside its window; this statistic keeps the evidence of every
+    bucket since the rise began, so a 20-point rise on a topic with a few stories a minute is found
+    once enough stories have arrived, whatever the window. Under the usual share it drifts down by
+    about 0.08 per story (``p0`` 0.3, ``shift`` 0.15); a false alarm at level ``h`` comes about once
+    in ``e**h`` stories (``h`` 10: one in 22,000); a rise of ``shift`` alarms after about ``h / 0.05``
+    stories, of 20 points after about ``h / 0.09``. An alarm also needs the rule's window to show the
+    share ``min_delta`` above the usual, so it ends once the window's share is back; the statistic is
+    capped at twice ``h`` so that one long rise is not remembered for hours after."""
+
+    name: ClassVar[str] = "negative_share_cusum"
+
+    def __init__(self, **params: Any) -> None:
+        self.p = NegativeShareCusumParams(**params)
+
+    def detect(self, ctx: DetectionContext) -> Detection:
+        b, w, bucket = ctx.baseline, ctx.window, ctx.latest
+        share, base = w.share("negative"), b.negative_share
+        if b.age < ctx.warmup_buckets or w.count == 0:
+            if ctx.closed:
+                b.share_cusum = 0.0
+            return Detection(False, 0.0, round(share, 4), round(base, 4), f"'{ctx.key}' is warming up")
+        stat = b.share_cusum
+        if bucket is not None and bucket.count > 0:
+            p0 = min(max(base, 0.02), 0.95)
+            p1 = min(p0 + self.p.shift, 0.99)
+            k = bucket.by_sentiment.get("negative", 0)
+            llr = k * math.log(p1 / p0) + (bucket.count - k) * math.log((1 - p1) / (1 - p0))
+            stat = min(max(0.0, stat + llr), 2 * self.p.h)
+            if ctx.closed:
+                b.share_cusum = stat
+        breached = stat >= self.p.h and share - base >= self.p.min_delta
+        summary = (f"negative share for '{ctx.key}' is {share:.0%} of {w.count} stories in {_span(ctx)}, "
+                   f"usually {base:.0%} (evidence of a rise {stat:.1f}, alarm at {self.p.h:g})")
+        return Detection(breached, round(stat, 3), round(share, 4), round(base, 4), summary)
 
 
 class SentimentDriftParams(DetectorParams):

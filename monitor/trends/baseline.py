@@ -72,6 +72,7 @@ class TopicBaseline:
     hour_counts: list[int] = field(default_factory=lambda: [0] * HOURS)
     hour_squares: list[float] = field(default_factory=lambda: [0.0] * HOURS)
     cusum: float = 0.0  # downward sentiment drift accumulator (CUSUM of per-bucket standardised means)
+    share_cusum: float = 0.0  # negative-share rise accumulator (CUSUM of per-message log-likelihood ratios)
     message_var: float = 0.25  # spread of sentiment between one bucket's messages (of P(pos) - P(neg))
     sent_tau2: float = 0.0  # spread of bucket means beyond what their message counts explain
     last_high_outlier: int = -(10**9)  # age at the last bucket above OUTLIER_SD, once the profile exists

@@ -78,7 +78,7 @@ def test_the_default_rules_catch_synthetic_surges_without_false_alerts() -> None
     assert result.surges >= 8
     assert result.recall >= 0.95
     assert result.false_per_topic_day <= 0.5
-    # a 10-minute window lets a share surge through in about four buckets at 20 stories a minute
+    # at 20 stories a minute the evidence of a share surge adds up within a few buckets
     assert result.median_delay_buckets <= 5.0
 
 
@@ -99,6 +99,10 @@ def warmed(**fields: Any) -> TopicBaseline:
         ("volume_surge", DetectionContext("tech", window(100, 10), 40.0, warmed(profile_ready=False), 1000, 60), False),
         ("negative_share_shift", DetectionContext("tech", window(100, 60), 100.0, warmed(neg_rate=3, all_rate=10), 1000, 60), True),
         ("negative_share_shift", DetectionContext("tech", window(100, 35), 100.0, warmed(neg_rate=3, all_rate=10), 1000, 60), False),
+        ("negative_share_cusum", DetectionContext("tech", window(100, 60), 100.0, warmed(neg_rate=3, all_rate=10), 1000, 60,
+                                                  latest=window(100, 60)), True),
+        ("negative_share_cusum", DetectionContext("tech", window(100, 35), 100.0, warmed(neg_rate=3, all_rate=10), 1000, 60,
+                                                  latest=window(100, 35)), False),
         ("emerging_topic", DetectionContext("tech", window(30, 0), 0.2, warmed(), 1000, 60), True),
         ("emerging_topic", DetectionContext("tech", window(30, 0), 25.0, warmed(), 1000, 60), False),
         ("negative_share", DetectionContext("tech", window(10, 7), 0.0, TopicBaseline(), 0, 60), True),
@@ -126,6 +130,28 @@ def test_sentiment_drift_adds_each_closed_bucket_once_weighted_by_its_messages()
     assert baseline.cusum == pytest.approx(3.0 - 0.5, abs=0.01)
     judge(window(10, 9, mean=-0.9), 40)  # a quarter of the usual volume: another population, not judged
     assert baseline.cusum == pytest.approx(2.5, abs=0.01)
+
+
+def test_negative_share_cusum_finds_a_rise_a_window_test_cannot_see() -> None:
+    """8 stories a minute, usually 30 % negative, now 50 %: a 10-minute window holds 80 stories, z 3.9,
+    below the window test's 4 in every window; the sequential statistic finds it after about 16 buckets."""
+    cusum = load_detector("r", "negative_share_cusum", {"h": 10.0, "shift": 0.15})
+    window_test = load_detector("r", "negative_share_shift", {"z": 4.0})
+    baseline = warmed(neg_rate=3, all_rate=10)
+
+    def judge(bucket: WindowStats, w: WindowStats, closed: bool = True) -> bool:
+        return cusum.detect(DetectionContext("tech", w, 80, baseline, 1000, 60, closed, latest=bucket)).breached
+
+    usual, risen = window(8, 2), window(8, 4)  # 25 % and 50 % negative
+    assert not any(judge(usual, window(80, 24)) for _ in range(500)) and baseline.share_cusum == 0.0
+    assert not any(judge(risen, window(80, 40), closed=False) for _ in range(50)) and baseline.share_cusum == 0.0, \
+        "judging the open bucket does not accumulate"
+    assert not window_test.detect(DetectionContext("tech", window(80, 40), 80, baseline, 1000, 60)).breached
+    alarms = [judge(risen, window(80, 40)) for _ in range(40)]
+    assert alarms.index(True) in range(12, 18) and all(alarms[alarms.index(True):])
+    assert baseline.share_cusum == pytest.approx(20.0), "capped at twice h"
+    # back to usual: the window's share is what ends the alarm
+    assert not judge(usual, window(80, 22))
 
 
 def test_detector_params_are_validated_at_load_naming_the_rule() -> None:

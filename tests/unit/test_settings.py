@@ -106,7 +106,7 @@ def test_sensitivity_picks_the_default_rules_thresholds_and_rules_replace_them(m
     assert load_settings().sensitivity == "medium" and z("medium") == {
         r.name: r.params.get("z", r.params.get("h")) for r in load_settings().rules}
     monkeypatch.setenv("MONITOR_SENSITIVITY", "high")
-    assert load_settings().rules[0].params["z"] == high["negative-share-surge"]
+    assert load_settings().rules[0].params["h"] == high["negative-share-surge"]
     own = load_settings(rules=[{"name": "mine", "detector": "volume_surge"}])
     assert [r.name for r in own.rules] == ["mine"], "rules of one's own replace the preset"
     result = run_cli("config", env={"MONITOR_SENSITIVITY": "extreme"})
