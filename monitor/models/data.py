@@ -271,10 +271,13 @@ def _silver(lang: str) -> Callable[..., Splits]:
     return load_silver
 
 
+HAND_LABELLED = Path(__file__).resolve().parents[2] / "tests" / "data"  # the hand-labelled sets and their guides
+
+
 def _fin(lang: str) -> Callable[..., Splits]:
     def load_fin(seed: int = 13) -> Splits:
         """Hand-labelled financial news sentences (``tests/data/FIN_SENTIMENT.md``, training sets)."""
-        path = Path(__file__).resolve().parents[2] / "tests" / "data" / f"fin_train_{lang}.jsonl"
+        path = HAND_LABELLED / f"fin_train_{lang}.jsonl"
         # the Chinese rows are zh-inews training titles and sentences, some of them rows of zh-inews's own
         # training split: they only ever train, so that no validation or test row is also a training row
         held = 0.0 if lang == "zh" else 0.1

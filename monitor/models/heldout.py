@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterable
 
-from monitor.models.data import DataError, Example, Splits, read_rows
+from monitor.models.data import HAND_LABELLED as DATA, DataError, Example, Splits, read_rows
 
-DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 FILES = ("fin_sentiment_en.jsonl", "fin_sentiment_zh.jsonl")
 _LOOSE = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -25,17 +23,23 @@ def loose(text: str) -> str:
     return _LOOSE.sub("", head.lower())
 
 
-@lru_cache(maxsize=1)
-def keys() -> frozenset[str]:
-    """Loose keys of every held-out text; training refuses to run without the files (it could leak them)."""
+def file_keys(names: Iterable[str]) -> frozenset[str]:
+    """Loose keys of every text in the named hand-labelled files under ``tests/data``; a missing file is
+    an error (training without it could leak or double-label its texts)."""
     out: set[str] = set()
-    for name in FILES:
+    for name in names:
         path = DATA / name
         if not path.is_file():
             raise DataError(f"{path} is missing: train from a checkout that has tests/data, so the "
-                            "financial test texts can be kept out of training")
+                            "hand-labelled financial texts are known to training")
         out.update(loose(r.text) for r in read_rows(path))
     return frozenset(k for k in out if k)
+
+
+@lru_cache(maxsize=1)
+def keys() -> frozenset[str]:
+    """Loose keys of every held-out text; training refuses to run without the files (it could leak them)."""
+    return file_keys(FILES)
 
 
 def is_heldout(text: str, key: str = "") -> bool:

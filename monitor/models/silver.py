@@ -73,20 +73,12 @@ def zh_texts() -> Iterator[tuple[str, str]]:
 GOLD = ("fin_train_en.jsonl", "fin_train_zh.jsonl", "fin_feedback_en.jsonl")  # hand-labelled, in tests/data
 
 
-def gold_keys() -> frozenset[str]:
-    """Loose keys of every hand-labelled training text."""
-    import json
-
-    return frozenset(heldout.loose(json.loads(line)["text"]) for name in GOLD
-                     for line in (heldout.DATA / name).read_text(encoding="utf-8").splitlines() if line.strip())
-
-
 def label_texts(texts: Iterator[tuple[str, str]], evidence: Callable[[str], weak.Evidence], threshold: float,
                 seed: int, finance: re.Pattern[str], max_per_class: int = MAX_PER_CLASS) -> list[Example]:
     """Confident silver rows, at most ``max_per_class`` each; neutral capped at the mean of the other two."""
     by_label: dict[str, list[Example]] = defaultdict(list)
     seen: set[str] = set()
-    gold = gold_keys()
+    gold = heldout.file_keys(GOLD)
     for text, source in texts:
         text = data.normalise_text(text)
         if not text or text in seen or not finance.search(text) or heldout.loose(text) in gold:
