@@ -39,6 +39,7 @@ from monitor.batching import Batch, Batcher
 from monitor.decode import Decoder
 from monitor.feedback import AnalystDesk
 from monitor.emit import Emitter, PublishTimeout, dead_letter_record, enriched_record
+from monitor.examples.topics import TopicDefinitionError
 from monitor.inference import classify_batch
 from monitor.inflight import InFlightLimit
 from monitor.judgement import LocalJudgement
@@ -281,6 +282,10 @@ class Daemon:
             warm = await loop.run_in_executor(self._model_pool, self.classifier.warm_up, b.max_size, b.max_tokens)
             self.metrics.warmup_seconds.set(warm.seconds)
             self.metrics.warmup_shapes.set(warm.shapes)
+        try:  # the topics the settings define label the first message fetched, as the models do
+            await self.desk.fit_configured()
+        except TopicDefinitionError as exc:
+            raise ModelLoadError(f"example_topics.topics: {exc}") from None
         self.models_loaded = True
         _settle_heap()
         described = self.classifier.describe()

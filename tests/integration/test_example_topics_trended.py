@@ -13,26 +13,11 @@ import aiohttp
 from monitor.daemon import Daemon
 from monitor.metrics import Metrics
 from tests.support.config import daemon_settings
+from tests.support.example_texts import BANKING, BANKS, CLUBS, SPORT, texts
 from tests.support.kafka import unique
 from tests.support.streams import consume_until, create_topics, produce, wait_until
 
 ADMIN = "admin-token-for-the-example-topics-test"
-BANKS = ("Lloyds", "Barclays", "HSBC", "Santander", "NatWest", "Deutsche Bank")
-CLUBS = ("Arsenal", "Celtic", "Leeds", "Everton", "Chelsea", "Rangers")
-BANKING = ("{0} raises its mortgage rates after the central bank decision",
-           "{0} sets aside more money for bad loans as borrowers fall behind",
-           "Savers at {0} will earn more interest on deposit accounts",
-           "{0} cuts the rate on its two-year fixed home loans",
-           "Regulators tell {0} to hold more capital against its lending")
-SPORT = ("{0} win the cup final after extra time",
-         "{0} sign a striker on a three-year deal",
-         "The {0} manager praises his defence after a clean sheet",
-         "{0} fans celebrate a late winner in the derby",
-         "{0} are knocked out of the league cup on penalties")
-
-
-def texts(templates: tuple[str, ...], names: tuple[str, ...]) -> list[str]:
-    return [t.format(n) for n in names for t in templates]
 
 
 async def call(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
@@ -64,9 +49,9 @@ async def test_a_topic_defined_at_run_time_is_trended_and_alerted_on(broker, tin
         status, body = await call(port, "POST", "/api/topics",
                                   {"name": "banking", "examples": banking[:15], "counter_examples": sport[:15]}, ADMIN)
         assert status == 201, body
-        status, body = await call(port, "POST", "/api/topics", {"name": "sport", "examples": sport[:15]}, ADMIN)
+        status, body = await call(port, "POST", "/api/topics", {"name": "football", "examples": sport[:15]}, ADMIN)
         assert status == 201, body
-        assert {t["name"] for t in (await call(port, "GET", "/api/topics"))[1]["topics"]} == {"banking", "sport"}
+        assert {t["name"] for t in (await call(port, "GET", "/api/topics"))[1]["topics"]} == {"banking", "football"}
 
         now = time.time()
         traffic = [(f"b{i}", x) for i, x in enumerate(banking[15:])] + [(f"s{i}", x) for i, x in enumerate(sport[15:])]
@@ -76,14 +61,14 @@ async def test_a_topic_defined_at_run_time_is_trended_and_alerted_on(broker, tin
         records = {r.json()["id"]: r.json() for r in out}
         first = {i: (r.get("example_topics") or [{"label": None}])[0]["label"] for i, r in records.items()}
         assert all(first[i] == "banking" for i, _ in traffic if i[0] == "b"), first
-        assert all(first[i] == "sport" for i, _ in traffic if i[0] == "s"), first
+        assert all(first[i] == "football" for i, _ in traffic if i[0] == "s"), first
         assert all(0.0 <= t["score"] <= 1.0 for r in records.values() for t in r["example_topics"])
 
         async def trended_and_firing() -> bool:
             status = daemon.status()
             counts = {t["topic"]: t["window"]["count"] for t in status["topics"]}
             firing = {a["key"] for a in status["alerts"]}
-            return counts.get("banking") == 15 and counts.get("sport") == 15 and {"banking", "sport"} <= firing
+            return counts.get("banking") == 15 and counts.get("football") == 15 and {"banking", "football"} <= firing
 
         await wait_until(trended_and_firing)
         counts = {t["topic"]: t["window"]["count"] for t in daemon.status()["topics"]}
@@ -98,7 +83,7 @@ async def test_a_failing_labeller_costs_the_records_only_their_topics_by_example
     topic = unique("by-example-fails")
     settings = daemon_settings(broker.bootstrap, tiny_models, topic, feedback={"enabled": False},
                                example_topics={"topics": [{"name": "banking", "examples": texts(BANKING, BANKS)[:15]},
-                                                          {"name": "sport", "examples": texts(SPORT, CLUBS)[:15]}]})
+                                                          {"name": "football", "examples": texts(SPORT, CLUBS)[:15]}]})
     await create_topics(broker.bootstrap, topic, settings.kafka.output_topic)
     metrics = Metrics()
     daemon = Daemon(settings, metrics)

@@ -42,6 +42,10 @@ async def test_a_topic_defined_through_the_api_reports_its_quality_and_labels_ne
         assert (await call(port, "POST", "/api/topics", sport))[0] == 401
         assert (await call(port, "POST", "/api/topics", sport, "Bearer wrong-token-wrong-token"))[0] == 401
         assert (await call(port, "GET", "/api/topics"))[1]["topics"] == []
+        for taken in ("business", "__all__"):  # a series of that name exists: the topic would be counted into it
+            status, body = await call(port, "POST", "/api/topics", {"name": taken, "examples": examples["sport"],
+                                                                     "counter_examples": examples["tech"]}, f"Bearer {ADMIN}")
+            assert status == 400 and "a name of its own" in body["error"], body
 
         status, body = await call(port, "POST", "/api/topics", {"name": "sport", "examples": examples["sport"][:5]},
                                   f"Bearer {ADMIN}")

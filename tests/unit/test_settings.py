@@ -77,6 +77,12 @@ def test_monitor_config_prints_masked_settings() -> None:
         ({"MONITOR_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"}, "kafka"),
         ({"MONITOR_HTTP__PROT": "1"}, "http.prot"),
         ({"MONITOR_CONFIG": "/nonexistent/textmon.yaml"}, "/nonexistent/textmon.yaml"),
+        # a topic by example that could make no head: said before the encoder loads, not after
+        ({"MONITOR_EXAMPLE_TOPICS__TOPICS": json.dumps([{"name": "banking", "examples": [f"bank {i}" for i in range(12)]}])},
+         "example_topics"),
+        ({"MONITOR_EXAMPLE_TOPICS__TOPICS": json.dumps([{"name": "banking", "examples": ["bank"] * 12},
+                                                         {"name": "crypto", "examples": [f"coin {i}" for i in range(12)]}])},
+         "topics[0] ('banking') has 1 distinct examples"),
     ],
 )
 def test_invalid_configuration_fails_at_start_with_exit_2_naming_the_field(env: dict[str, str], field: str) -> None:
