@@ -8,6 +8,10 @@ newest bucket each closed; a partition that reports nothing for ``trends.idle_pa
 stops holding it, as an input partition does). Rules that name ``__all__`` run here, on closed
 buckets, and their alerts go to the alerts topic like any other.
 
+Topics defined by example are summed here too: each task's closed bucket carries its part of each
+(``by_example``), and the owner adds the parts into the topic's own series, so those topics are
+trended and alerted on, on closed buckets, like ``__all__``; the per-label rules (``*``) apply.
+
 Its state goes to changelog partition 0 under keys prefixed ``A``, restored by the next owner.
 """
 
@@ -33,18 +37,19 @@ class MarketTask(JudgeTask):
         self.enriched_topic = enriched_topic
 
     def add_closed(self, values: list[bytes]) -> list[str]:
-        """Sum aggregate records (one task's closed bucket each) into ``__all__``."""
+        """Sum aggregate records (one task's closed bucket each) into ``__all__`` and the topics defined by example."""
         errors = []
         bs = self.store.bucket_seconds
         for value in values:
             try:
                 closed = orjson.loads(value)
                 index, partition = int(closed["index"]), int(closed["partition"])
-                buckets = [Bucket.from_state(state) for state in closed["buckets"].values()]
-            except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
+                parts = [(ALL, Bucket.from_state(state)) for state in closed["buckets"].values()]
+                parts += [(str(topic), Bucket.from_state(state)) for topic, state in closed.get("by_example", {}).items()]
+            except (KeyError, TypeError, ValueError, AttributeError, orjson.JSONDecodeError) as exc:
                 errors.append(f"not an aggregate record: {exc!r}"[:300])
                 continue
-            if not all([self.store.merge(ALL, index, bucket) for bucket in buckets]):
+            if not all([self.store.merge(key, index, bucket) for key, bucket in parts]):
                 self.late += 1
             self.store.advance((self.enriched_topic, partition), (index + 1) * bs)
             self.records += 1

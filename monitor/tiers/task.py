@@ -4,7 +4,9 @@ changelog that lets another process carry on with them.
 Enriched records are keyed by topic label, so every label lives in exactly one partition and a
 task holds whole labels. A task never counts the market-wide key (``__all__``): no partition
 sees the whole market; the aggregate owner (``monitor.tiers.market``) builds it from every
-task's closed buckets.
+task's closed buckets. Topics defined by example cut across the model's labels, so they are
+built the same way: a task counts its part of each (under ``PART``) and publishes it with its
+closed buckets; the owner sums the parts.
 
 The changelog is incremental, keyed so that compaction keeps exactly the current state:
 
@@ -32,7 +34,7 @@ from monitor.alerts.versions import VersionSpans
 from monitor.records import Alert
 from monitor.settings import Settings
 from monitor.trends import Bucket, TopicBaseline, TrendStore
-from monitor.trends.store import DUPLICATE, LATE, SNIPPET_CHARS, Changes, Observed
+from monitor.trends.store import ALL, DUPLICATE, LATE, PART, SNIPPET_CHARS, Changes, Observed
 from monitor.wiring import trend_config
 
 META = b"m"
@@ -52,12 +54,15 @@ def observe(value: bytes) -> tuple[Observed, list[str], int | None, dict[str, st
         trend = body["trend"]
         source = body["input"]
         dist = sentiment["distribution"] if sentiment else None
+        # this partition's part of each topic defined by example that the message belongs to
+        parts = tuple(dict.fromkeys(PART + str(t["label"]) for t in body.get("example_topics") or ()
+                                    if t["label"] != ALL))
         obs = Observed(
             topic["label"] if topic else "unknown", float(body["event_time"]),
             sentiment["label"] if sentiment else "unknown",
             dist.get("positive", 0.0) - dist.get("negative", 0.0) if dist is not None else None,
             float(sentiment["score"]) if sentiment else 0.0, str(body["id"]), str(body["text"])[:SNIPPET_CHARS],
-            (str(source["topic"]), int(source["partition"])),
+            (str(source["topic"]), int(source["partition"])), parts,
         )
         return obs, trend["terms"], trend["fingerprint"], body.get("models") or {}
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
@@ -140,8 +145,17 @@ class JudgeTask:
         return alerts
 
     def _closed_counts(self, index: int) -> dict[str, Any]:
-        buckets = {k: by_index[index].to_state() for k, by_index in self.store.buckets.items() if index in by_index}
-        return {"partition": self.partition, "index": index, "buckets": buckets}
+        """A closed bucket for the market-wide owner: the labels' counts (summed into ``__all__``) and
+        this partition's parts of the topics defined by example (each summed into its topic)."""
+        buckets, parts = {}, {}
+        for k, by_index in self.store.buckets.items():
+            if index in by_index:
+                if k.startswith(PART):
+                    parts[k[len(PART):]] = by_index[index].to_state()
+                else:
+                    buckets[k] = by_index[index].to_state()
+        return {"partition": self.partition, "index": index, "buckets": buckets,
+                **({"by_example": parts} if parts else {})}
 
     # -- the changelog -----------------------------------------------------------------------
     def changelog(self) -> list[tuple[bytes, bytes | None]]:

@@ -23,6 +23,10 @@ from monitor.trends.dedup import NearDuplicateIndex
 from monitor.trends.text import fingerprints, normalise, normalised_terms
 
 ALL = "__all__"
+# a judge task's share of a topic defined by example is counted under this prefix: such a topic spans
+# every enriched partition, so each task keeps only its part, and the market-wide owner sums the
+# parts into the topic's series (``monitor.tiers.market``). A part is neither learned nor evaluated.
+PART = "\x1f"
 SNIPPET_CHARS = 140
 TERMS_PER_BUCKET = 60
 # event times a datetime can hold (years 1-9999): the baseline's seasonal profile converts them,
@@ -175,8 +179,8 @@ class TrendStore:
         return (index + 0.5) * self.config.bucket_seconds
 
     def keys(self) -> list[str]:
-        """Topic labels with a baseline or retained traffic (``__all__`` included)."""
-        return sorted(set(self.buckets) | set(self.baselines))
+        """Topic labels with a baseline or retained traffic (``__all__`` included, parts not)."""
+        return sorted(k for k in set(self.buckets) | set(self.baselines) if not k.startswith(PART))
 
     def add(self, record: Enriched) -> AddResult:
         """Count one record under its topic label and ``__all__``; late records are refused."""

@@ -11,6 +11,7 @@ from monitor.records import Enriched, Message, Prediction, SourcePosition, TaskR
 from monitor.settings import Settings
 from monitor.tiers.task import META, JudgeTask
 from monitor.trends import TrendStore
+from monitor.trends.store import PART, Observed
 
 LABELS = ("business", "tech")
 WORDS = "rates bonds oil gold tariffs merger lawsuit earnings outlook guidance layoffs strike recall probe".split()
@@ -20,8 +21,9 @@ def _settings() -> Settings:
     return Settings(trends={"bucket_seconds": 60, "warmup_buckets": 20, "allowed_lateness_seconds": 0})
 
 
-def _stream(n_minutes: int, surge: range) -> list[bytes]:
-    """Enriched records as the classify tier writes them: two labels, a volume and negativity surge in ``surge``."""
+def _stream(n_minutes: int, surge: range, by_example: str | None = None) -> list[bytes]:
+    """Enriched records as the classify tier writes them: two labels, a volume and negativity surge in
+    ``surge``; with ``by_example``, the messages that mention bonds also belong to that topic defined by example."""
     rng = random.Random(7)
     features_of = TrendStore().text_features
     out = []
@@ -37,7 +39,8 @@ def _stream(n_minutes: int, surge: range) -> list[bytes]:
                 dist = {"negative": 0.9, "neutral": 0.1} if negative else {"negative": 0.1, "neutral": 0.9}
                 message = Message(f"m{offset}", text, t, "test", "en", SourcePosition("news", offset % 3, offset))
                 prediction = Prediction({"topic": TaskResult(label, 0.9, {label: 0.9}, "topic@1"),
-                                         "sentiment": TaskResult(sentiment, 0.9, dist, "sentiment@1")})
+                                         "sentiment": TaskResult(sentiment, 0.9, dist, "sentiment@1")},
+                                        example_topics=((by_example, 0.8),) if by_example and "bonds" in text else ())
                 (terms, fp), = features_of([text])
                 out.append(enriched_record("news.enriched", Enriched(message, prediction, t), (terms, fp))[2])
                 offset += 1
@@ -140,6 +143,46 @@ def test_the_market_series_sums_every_partition_and_closes_when_all_have():
     for index, bucket in market.store.buckets[ALL].items():
         parts = [c["buckets"][k][0] for p in (0, 1) for c in tasks[p].closed if c["index"] == index for k in c["buckets"]]
         assert bucket.count == sum(parts)
+
+
+def test_a_topic_defined_by_example_is_summed_from_every_partition_as_one_process_counts_it():
+    from monitor.tiers.market import MarketTask
+    from monitor.tiers.task import observe
+    from monitor.trends import ALL
+
+    settings = _settings()
+    records = _stream(90, surge=range(60, 75), by_example="credit")
+    labels = [orjson.loads(v)["topic"]["label"] for v in records]
+    tasks = {p: JudgeTask(p, settings) for p in (0, 1)}
+    market = MarketTask(settings, "news.enriched")
+    market.expect_sources([("news.enriched", 0), ("news.enriched", 1)])
+    task_alerts, market_alerts = [], []
+    log: list[tuple[bytes, bytes | None]] = []
+    mine = {p: [v for v, lab in zip(records, labels) if lab == label] for p, label in ((0, "business"), (1, "tech"))}
+    for step in range(0, max(len(m) for m in mine.values()), 50):  # both tasks step, then the owner sums
+        for p, task in tasks.items():
+            task_alerts += _run(task, mine[p][step:step + 50], 50, log if p == 0 else None)
+            market.add_closed([orjson.dumps(c) for c in task.closed])
+            task.closed = []
+        market_alerts += [a.to_json() for a in market.judge(False)]
+        market.changelog()
+
+    one = TrendStore()  # one process: every record counted once under its label, the topic and __all__
+    for value in records:
+        obs, terms, fp, _ = observe(value)
+        one.count_observed(Observed(**{**{f: getattr(obs, f) for f in obs.__slots__},
+                                       "also": tuple(a[len(PART):] for a in obs.also)}), terms, fp)
+    assert market.store.last_closed is not None and market.store.last_closed > 80
+    summed = {i: (b.count, dict(b.by_sentiment)) for i, b in market.store.buckets["credit"].items()}
+    alone = {i: (b.count, dict(b.by_sentiment)) for i, b in one.buckets["credit"].items() if i <= market.store.last_closed}
+    assert summed == alone and sum(c for c, _ in summed.values()) > 500
+    assert sorted(market.store.keys()) == [ALL, "credit"]
+    for task in tasks.values():  # a task's part is neither a topic of its own nor learned there
+        assert "credit" not in task.store.keys() and not any(k.startswith(PART) for k in task.store.baselines)
+    assert all(a["key"] != "credit" and not a["key"].startswith(PART) for a in task_alerts)
+    assert any(a["key"] == "credit" and a["state"] == "firing" for a in market_alerts), "the topic's surge alerts"
+    restored = JudgeTask.restore(0, settings, _compact(log))  # a task's parts move with it
+    assert restored.store.buckets[PART + "credit"].keys() == tasks[0].store.buckets[PART + "credit"].keys()
 
 
 def test_a_failing_step_keeps_one_changelog_record_per_key_for_the_next():
