@@ -282,8 +282,9 @@ class Daemon:
             warm = await loop.run_in_executor(self._model_pool, self.classifier.warm_up, b.max_size, b.max_tokens)
             self.metrics.warmup_seconds.set(warm.seconds)
             self.metrics.warmup_shapes.set(warm.shapes)
-        try:  # the topics the settings define label the first message fetched, as the models do
-            await self.desk.fit_configured()
+        try:  # the topics by example (the settings', the stored) label the first message fetched, as the models do
+            if not await self.desk.load_topics(self.stopping):
+                return False
         except TopicDefinitionError as exc:
             raise ModelLoadError(f"example_topics.topics: {exc}") from None
         self.models_loaded = True

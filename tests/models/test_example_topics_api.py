@@ -30,7 +30,7 @@ async def test_a_topic_defined_through_the_api_reports_its_quality_and_labels_ne
     examples = {label: [" ".join(words) for words in rows[:15]] for label, rows in headline.items()}
     held_out = {label: [e.text[:300] for e in splits.test if e.label == label][:10] for label in ("sport", "tech")}
 
-    settings = Settings(feedback={"enabled": False}, example_topics={"folds": 3})
+    settings = Settings(feedback={"enabled": False}, example_topics={"folds": 3, "store": False})
     metrics = Metrics()
     desk = AnalystDesk(settings, metrics, lambda: {"topic": frozenset({"business"})})
     server = HealthServer(metrics, dict, "127.0.0.1", 0, admin_token=ADMIN)
