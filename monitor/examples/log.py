@@ -117,7 +117,7 @@ class DefinitionsLog:
         """Store a definition (or a removal) and wait for the broker's acknowledgement."""
         producer = self._producer
         if producer is None:
-            raise DefinitionsUnavailable("the definitions topic is not open")
+            raise DefinitionsUnavailable("the stored definitions are not read yet (the daemon is starting); try again")
         key, value = encode(name, topic)
         try:
             await asyncio.wait_for(await producer.send(self.topic, value=value, key=key), timeout)

@@ -38,8 +38,8 @@ async def test_a_topic_defined_at_run_time_is_trended_and_alerted_on(broker, tin
     daemon = Daemon(settings, Metrics())
     run = asyncio.create_task(daemon.run())
     try:
-        async def serving() -> bool:
-            return daemon.http_port is not None and daemon.classifier is not None
+        async def serving() -> bool:  # consuming: the stored topic definitions are read, so changes can be stored
+            return daemon.http_port is not None and daemon.consuming
 
         await wait_until(serving)
         port = daemon.http_port
