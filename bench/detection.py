@@ -117,9 +117,17 @@ def explain(s: Score, stream: Stream) -> None:
         return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%a %H:%M")
 
     for r in s.events:
-        n = sum(1 for t, x in stream.messages if r.event.start - 3600 <= t < r.event.start and x.topic == r.event.topic)
-        print(f"    {r.event.kind:<15} {r.event.topic:<14} {when(r.event.start)} rate before {n / 60:5.1f}/min "
-              f"delay {r.delay_buckets if r.delay_buckets is not None else '-'} raised {r.raised}")
+        e = r.event
+        before = [x for t, x in stream.messages if e.start - 3600 <= t < e.start and x.topic == e.topic]
+        during = [x for t, x in stream.messages if e.start <= t < e.end and x.topic == e.topic]
+        share = ""
+        if e.kind == "negative-share":  # what the event put into the stream, as the model reads it
+            def neg(xs: list) -> float:  # type: ignore[type-arg]
+                return sum(x.sentiment == "negative" for x in xs) / max(1, len(xs))
+            share = f" negative share {neg(before):.2f} -> {neg(during):.2f} over {len(during)} stories"
+        delay = f"{r.delay_buckets:.1f}" if r.delay_buckets is not None else "-"
+        print(f"    {e.kind:<15} {e.topic:<14} {when(e.start)} rate before {len(before) / 60:5.1f}/min "
+              f"delay {delay} raised {r.raised}{share}")
     for at, alert in s.false_notes:
         print(f"    FALSE {when(at)} {','.join(p.rule + '/' + p.key for p in (alert.parts or (alert,)))}: {alert.summary[:150]}")
 

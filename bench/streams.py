@@ -16,7 +16,9 @@ Events are written beside the stream as ``KnownEvent`` records, the same file fo
   morning and on the next, when volume is back.
 
 Where an event raises the negative share, negative texts (as the model reads them) take the
-place of others of the same topic, so volume stays flat.
+place of others of the same topic, so volume stays flat. An event acts on everything the model
+files under its topic, news and chat alike: on a topic that chat feeds (``other``) a share event
+swaps chat for negative chat, a volume event multiplies the chat too, and silence silences it.
 """
 
 from __future__ import annotations
@@ -151,6 +153,10 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
     cycles = {t: _Cycle(by_topic[t], rng) for t in topics}
     negatives = {t: _Cycle([x for x in by_topic[t] if x.sentiment == "negative"], rng) for t in topics}
     chat = _Cycle(pools[f"{lang}-chat"], rng)
+    chat_by_topic = {t: [x for x in pools[f"{lang}-chat"] if x.topic == t] for t in topics}
+    chat_cycles = {t: _Cycle(texts, rng) for t, texts in chat_by_topic.items() if texts}
+    chat_negatives = {t: _Cycle(neg, rng) for t, texts in chat_by_topic.items()
+                      if (neg := [x for x in texts if x.sentiment == "negative"])}
     events = _plan_events(rng, topics, rare, days)
     quiet = quiet_day(days)
     messages: list[tuple[float, Text]] = []
@@ -169,9 +175,7 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
                 continue
             if "emerging" in ev:
                 rate = EMERGING_PER_MINUTE
-            for kind, factor in (("volume-x2", 2), ("volume-x3", 3), ("volume-x5", 5)):
-                if kind in ev:
-                    rate *= factor
+            rate *= _volume_factor(ev)
             swap = _negative_swap(ev, t0, by_topic[topic])
             for t in _poisson_times(rng, rate, t0, t0 + 60):
                 text = negatives[topic].next() if swap and rng.random() < swap else cycles[topic].next()
@@ -184,10 +188,33 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
                 for t in _poisson_times(rng, 5.0, t0, t0 + 60):
                     messages.append((t, _copy(story, rng)))
         for t in _poisson_times(rng, CHAT_PEAK_PER_MINUTE * scale, t0, t0 + 60):
-            messages.append((t, chat.next()))
+            text = chat.next()
+            ev = {e.kind: e for e in active if e.topic == text.topic}
+            if not ev:
+                messages.append((t, text))
+                continue
+            if "silence" in ev:
+                continue
+            # the chat filed under an event's topic takes part in it: more of it, or more of it negative
+            swap = _negative_swap(ev, t0, chat_by_topic[text.topic])
+            for k in range(_volume_factor(ev)):
+                if k:
+                    text = chat_cycles[text.topic].next()
+                if swap and text.topic in chat_negatives and rng.random() < swap:
+                    text = chat_negatives[text.topic].next()
+                messages.append((t if not k else rng.uniform(t0, t0 + 60), text))
         del recent[:-200]
     messages.sort(key=lambda m: m[0])
     return Stream(lang, seed, days, tuple(topics), messages, events)
+
+
+def _volume_factor(ev: dict[str, KnownEvent]) -> int:
+    """How many times its usual volume a topic carries during its events."""
+    factor = 1
+    for kind, times in (("volume-x2", 2), ("volume-x3", 3), ("volume-x5", 5)):
+        if kind in ev:
+            factor *= times
+    return factor
 
 
 def _negative_swap(ev: dict[str, KnownEvent], t0: float, texts: list[Text]) -> float:
