@@ -19,10 +19,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from monitor.settings import ModelSet, ModelSettings, feedback_topic
 from tests.support.config import daemon_settings
+from tests.support.http import api
 from tests.support.kafka import unique
 from tests.support.process import DaemonProcess
 from tests.support.streams import consume_until, create_topics, http_get, metric_value, produce, wait_all_committed, \
@@ -48,13 +47,6 @@ def messages(prefix: str, n: int) -> list[bytes]:
 def monitor(*args: str) -> subprocess.CompletedProcess[str]:
     """The ``monitor`` command as an operator runs it."""
     return subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True, timeout=300)
-
-
-async def api(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, f"http://127.0.0.1:{port}{path}", json=body, headers=headers) as resp:
-            return resp.status, await resp.json()
 
 
 async def test_corrections_retrain_shadow_and_promote_mid_stream(broker, tmp_path: Path) -> None:

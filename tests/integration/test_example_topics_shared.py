@@ -6,26 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
-
-import aiohttp
 
 from monitor.daemon import Daemon
 from monitor.metrics import Metrics
 from monitor.settings import definitions_topic
 from tests.support.config import daemon_settings
+from tests.support.http import api
 from tests.support.example_texts import BANKING, BANKS, CLUBS, SPORT, texts
 from tests.support.kafka import unique
 from tests.support.streams import consume_until, create_topics, produce, wait_until
 
 ADMIN = "admin-token-for-the-shared-topics-test"
-
-
-async def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, f"http://127.0.0.1:{port}{path}", json=body,
-                                   headers={"Authorization": f"Bearer {ADMIN}"}) as resp:
-            return resp.status, await resp.json()
 
 
 async def test_a_topic_defined_on_one_replica_reaches_every_replica_and_outlives_a_restart(broker, tiny_models) -> None:
@@ -45,11 +36,11 @@ async def test_a_topic_defined_on_one_replica_reaches_every_replica_and_outlives
         await wait_until(has(a, set()))
         await wait_until(has(b, set()))
         assert a.http_port and b.http_port
-        status, body = await call(a.http_port, "POST", "/api/topics",
-                                  {"name": "banking", "examples": banking[:15], "counter_examples": football[:15]})
+        status, body = await api(a.http_port, "POST", "/api/topics",
+                                 {"name": "banking", "examples": banking[:15], "counter_examples": football[:15]}, token=ADMIN)
         assert status == 201, body
         await wait_until(has(b, {"banking"}))  # read from the definitions topic: no call to b
-        status, body = await call(b.http_port, "POST", "/api/topics", {"name": "football", "examples": football[:15]})
+        status, body = await api(b.http_port, "POST", "/api/topics", {"name": "football", "examples": football[:15]}, token=ADMIN)
         assert status == 201, body
         await wait_until(has(a, {"banking", "football"}))
 
@@ -64,7 +55,7 @@ async def test_a_topic_defined_on_one_replica_reaches_every_replica_and_outlives
                      for d in (a, b)]
         assert all(processed), f"both replicas labelled messages: {processed}"
 
-        status, body = await call(a.http_port, "DELETE", "/api/topics/football")
+        status, body = await api(a.http_port, "DELETE", "/api/topics/football", token=ADMIN)
         assert status == 200, body
         await wait_until(has(b, {"banking"}))
     finally:

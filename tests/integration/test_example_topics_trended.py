@@ -8,23 +8,15 @@ import json
 import time
 from typing import Any
 
-import aiohttp
-
 from monitor.daemon import Daemon
 from monitor.metrics import Metrics
 from tests.support.config import daemon_settings
+from tests.support.http import api
 from tests.support.example_texts import BANKING, BANKS, CLUBS, SPORT, texts
 from tests.support.kafka import unique
 from tests.support.streams import consume_until, create_topics, produce, wait_until
 
 ADMIN = "admin-token-for-the-example-topics-test"
-
-
-async def call(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, f"http://127.0.0.1:{port}{path}", json=body, headers=headers) as resp:
-            return resp.status, await resp.json()
 
 
 async def test_a_topic_defined_at_run_time_is_trended_and_alerted_on(broker, tiny_models) -> None:
@@ -46,12 +38,12 @@ async def test_a_topic_defined_at_run_time_is_trended_and_alerted_on(broker, tin
         assert port is not None
         banking, sport = texts(BANKING, BANKS), texts(SPORT, CLUBS)
         # fifteen examples a topic (the first, alone, needs counter-examples); the rest is new traffic
-        status, body = await call(port, "POST", "/api/topics",
-                                  {"name": "banking", "examples": banking[:15], "counter_examples": sport[:15]}, ADMIN)
+        status, body = await api(port, "POST", "/api/topics",
+                                 {"name": "banking", "examples": banking[:15], "counter_examples": sport[:15]}, ADMIN)
         assert status == 201, body
-        status, body = await call(port, "POST", "/api/topics", {"name": "football", "examples": sport[:15]}, ADMIN)
+        status, body = await api(port, "POST", "/api/topics", {"name": "football", "examples": sport[:15]}, ADMIN)
         assert status == 201, body
-        assert {t["name"] for t in (await call(port, "GET", "/api/topics"))[1]["topics"]} == {"banking", "football"}
+        assert {t["name"] for t in (await api(port, "GET", "/api/topics"))[1]["topics"]} == {"banking", "football"}
 
         now = time.time()
         traffic = [(f"b{i}", x) for i, x in enumerate(banking[15:])] + [(f"s{i}", x) for i, x in enumerate(sport[15:])]

@@ -18,11 +18,11 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from monitor.settings import CandidateSettings
 from tests.support.config import daemon_settings
+from tests.support.http import api
 from tests.support.kafka import unique
 from tests.support.process import DaemonProcess
 from tests.support.streams import consume_until, create_topics, http_get, metric_value, produce, wait_all_committed
@@ -58,13 +58,6 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``monitor --config FILE models ...`` as an operator runs it (the config names port and admin token)."""
     return subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(config), "models", *args],
                           capture_output=True, text=True, timeout=120)
-
-
-async def api(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, f"http://127.0.0.1:{port}{path}", json=body, headers=headers) as resp:
-            return resp.status, await resp.json()
 
 
 async def test_shadow_promote_and_rollback_mid_stream(broker, versions, tmp_path):  # type: ignore[no-untyped-def]

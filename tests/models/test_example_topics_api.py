@@ -4,24 +4,14 @@ it is, and the daemon's hook labels new texts with it."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import aiohttp
-
 from monitor.feedback import AnalystDesk
 from monitor.metrics import Metrics
 from monitor.models.data import bbc
 from monitor.server import HealthServer
 from monitor.settings import Settings
+from tests.support.http import api
 
 ADMIN = "admin-token-for-the-topics-test"
-
-
-async def call(port: int, method: str, path: str, body: Any = None, auth: str | None = None) -> tuple[int, Any]:
-    headers = {"Authorization": auth} if auth else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, f"http://127.0.0.1:{port}{path}", json=body, headers=headers) as resp:
-            return resp.status, await resp.json()
 
 
 async def test_a_topic_defined_through_the_api_reports_its_quality_and_labels_new_texts() -> None:
@@ -39,29 +29,29 @@ async def test_a_topic_defined_through_the_api_reports_its_quality_and_labels_ne
     await desk.start()
     try:
         sport = {"name": "sport", "examples": examples["sport"]}
-        assert (await call(port, "POST", "/api/topics", sport))[0] == 401
-        assert (await call(port, "POST", "/api/topics", sport, "Bearer wrong-token-wrong-token"))[0] == 401
-        assert (await call(port, "GET", "/api/topics"))[1]["topics"] == []
+        assert (await api(port, "POST", "/api/topics", sport))[0] == 401
+        assert (await api(port, "POST", "/api/topics", sport, "wrong-token-wrong-token"))[0] == 401
+        assert (await api(port, "GET", "/api/topics"))[1]["topics"] == []
         for taken in ("business", "__all__"):  # a series of that name exists: the topic would be counted into it
-            status, body = await call(port, "POST", "/api/topics", {"name": taken, "examples": examples["sport"],
-                                                                     "counter_examples": examples["tech"]}, f"Bearer {ADMIN}")
+            status, body = await api(port, "POST", "/api/topics", {"name": taken, "examples": examples["sport"],
+                                                                   "counter_examples": examples["tech"]}, ADMIN)
             assert status == 400 and "a name of its own" in body["error"], body
 
-        status, body = await call(port, "POST", "/api/topics", {"name": "sport", "examples": examples["sport"][:5]},
-                                  f"Bearer {ADMIN}")
+        status, body = await api(port, "POST", "/api/topics", {"name": "sport", "examples": examples["sport"][:5]},
+                                 ADMIN)
         assert status == 400 and "examples" in body["error"]
-        status, body = await call(port, "POST", "/api/topics", sport, f"Bearer {ADMIN}")
+        status, body = await api(port, "POST", "/api/topics", sport, ADMIN)
         assert status == 400 and "counter-examples" in body["error"]
 
-        status, body = await call(port, "POST", "/api/topics", {"name": "tech", "examples": examples["tech"]},
-                                  f"Bearer {ADMIN}")
+        status, body = await api(port, "POST", "/api/topics", {"name": "tech", "examples": examples["tech"]},
+                                 ADMIN)
         assert status == 400  # still a lone topic: nothing was kept of the refused sport definition
-        status, body = await call(port, "POST", "/api/topics",
-                                  {"name": "sport", "examples": examples["sport"], "counter_examples": examples["tech"]},
-                                  f"Bearer {ADMIN}")
+        status, body = await api(port, "POST", "/api/topics",
+                                 {"name": "sport", "examples": examples["sport"], "counter_examples": examples["tech"]},
+                                 ADMIN)
         assert status == 201, body
-        status, body = await call(port, "POST", "/api/topics", {"name": "tech", "examples": examples["tech"]},
-                                  f"Bearer {ADMIN}")
+        status, body = await api(port, "POST", "/api/topics", {"name": "tech", "examples": examples["tech"]},
+                                 ADMIN)
         assert status == 201, body
         assert [t["name"] for t in body["topics"]] == ["sport", "tech"] and body["version"] == 2
         assert body["quality"]["folds"] == 3 and body["quality"]["macro_f1"] >= 0.8
@@ -73,10 +63,10 @@ async def test_a_topic_defined_through_the_api_reports_its_quality_and_labels_ne
             assert sum(bool(hits) and hits[0][0] == label for hits in found) >= 8, (label, found)
         assert desk.labels()["topic"] == {"business", "sport", "tech"}
 
-        assert (await call(port, "DELETE", "/api/topics/sport"))[0] == 401
-        status, body = await call(port, "DELETE", "/api/topics/sport", auth=f"Bearer {ADMIN}")
+        assert (await api(port, "DELETE", "/api/topics/sport"))[0] == 401
+        status, body = await api(port, "DELETE", "/api/topics/sport", token=ADMIN)
         assert status == 409, "tech alone has no counter-examples"
-        status, body = await call(port, "DELETE", "/api/topics/nothing", auth=f"Bearer {ADMIN}")
+        status, body = await api(port, "DELETE", "/api/topics/nothing", token=ADMIN)
         assert status == 404
     finally:
         await desk.stop()
