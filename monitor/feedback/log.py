@@ -16,10 +16,11 @@ from typing import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (ClusterAuthorizationFailedError, KafkaError, TopicAlreadyExistsError,
+                             TopicAuthorizationFailedError)
 
 from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection, decode_record, encode_record
-from monitor.kafka_config import common_kwargs
+from monitor.kafka_config import KafkaAccessError, common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.settings import KafkaSettings
@@ -107,7 +108,10 @@ class FeedbackLog:
                 delay = min(delay * 2, self.kafka.connect_backoff_max_seconds)
 
     async def _ensure_topic(self) -> None:
-        await ensure_topic(self.kafka, self.topic)
+        try:
+            await ensure_topic(self.kafka, self.topic)
+        except KafkaAccessError as exc:
+            raise KafkaAccessError(f"{exc} (feedback.topic; feedback.enabled: false turns corrections off)") from None
 
     async def _read(self) -> None:
         """Read the whole topic, then follow it; ``ready`` is set once the start-up end is reached."""
@@ -149,14 +153,21 @@ class FeedbackLog:
 
 async def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int = PARTITIONS) -> None:
     """Create a compacted topic (the feedback topic, the topic definitions) unless it exists (a
-    broker's auto-created one would not be compacted)."""
+    broker's auto-created one would not be compacted). One created beforehand is used as it is, so a
+    cluster that grants no right to create topics works once they are made; without that right and
+    without the topic, ``KafkaAccessError`` says what to create (no retry can help)."""
     admin = AIOKafkaAdminClient(**common_kwargs(kafka))
     await admin.start()
     try:
+        if topic in await admin.list_topics():
+            return
         await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=TOPIC_CONFIG)])
         log.info("compacted topic created", topic=topic, config=TOPIC_CONFIG)
     except TopicAlreadyExistsError:
         pass
+    except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
+        raise KafkaAccessError(f"topic {topic} does not exist and this client may not create it: create it "
+                               f"compacted (cleanup.policy=compact), or name another: {exc!r}") from None
     finally:
         await admin.close()
 
