@@ -44,7 +44,11 @@ async def test_a_topic_defined_on_one_replica_reaches_every_replica_and_outlives
         assert status == 201, body
         await wait_until(has(a, {"banking", "football"}))
 
-        # every replica labels its partitions' messages with both topics
+        # every replica labels its partitions' messages with both topics (once the group has given each one)
+        async def split() -> bool:
+            return all(d.source.consumer is not None and d.source.consumer.assignment() for d in (a, b))
+
+        await wait_until(split)
         traffic = [(f"b{i}", x) for i, x in enumerate(banking[15:])] + [(f"f{i}", x) for i, x in enumerate(football[15:])]
         await produce(broker.bootstrap, topic, [json.dumps({"id": i, "text": x}).encode() for i, x in traffic])
         out = await consume_until(broker.bootstrap, [settings.kafka.output_topic], lambda rs: len(rs) >= len(traffic))
