@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -124,12 +125,27 @@ def explain(s: Score, stream: Stream) -> None:
         if e.kind == "negative-share":  # what the event put into the stream, as the model reads it
             def neg(xs: list) -> float:  # type: ignore[type-arg]
                 return sum(x.sentiment == "negative" for x in xs) / max(1, len(xs))
-            share = f" negative share {neg(before):.2f} -> {neg(during):.2f} over {len(during)} stories"
+            p0, p1 = neg(before), neg(during)
+            share = f" negative share {p0:.2f} -> {p1:.2f} over {len(during)} stories"
+            per_day = sum(1 for _, x in stream.messages if x.topic == e.topic) / stream.days
+            fastest = fastest_buckets(p0, p1, len(during) / ((e.end - e.start) / 60), per_day)
+            share += f"; any rule at 0.5 false alarms a day needs about {fastest:.0f} buckets" if fastest else ""
         delay = f"{r.delay_buckets:.1f}" if r.delay_buckets is not None else "-"
         print(f"    {e.kind:<15} {e.topic:<14} {when(e.start)} rate before {len(before) / 60:5.1f}/min "
               f"delay {delay} raised {r.raised}{share}")
     for at, alert in s.false_notes:
         print(f"    FALSE {when(at)} {','.join(p.rule + '/' + p.key for p in (alert.parts or (alert,)))}: {alert.summary[:150]}")
+
+
+def fastest_buckets(p0: float, p1: float, per_minute: float, per_day: float, false_per_day: float = 0.5) -> float | None:
+    """The least expected delay, in one-minute buckets, with which any detector can find a shift of a
+    topic's negative share from ``p0`` to ``p1`` while raising ``false_per_day`` false alarms a day:
+    log(mean stories between false alarms) / KL(p1 || p0) stories (Lorden 1971; Lai 1998), at the
+    event's rate. Asymptotic, so about right at these sizes, not exact."""
+    if not 0 < p0 < p1 < 1 or per_minute <= 0:
+        return None
+    kl = p1 * math.log(p1 / p0) + (1 - p1) * math.log((1 - p1) / (1 - p0))
+    return math.log(per_day / false_per_day) / kl / per_minute
 
 
 def report(scores: dict[str, list[Score]], as_json: bool) -> None:
