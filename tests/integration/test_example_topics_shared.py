@@ -55,9 +55,11 @@ async def test_a_topic_defined_on_one_replica_reaches_every_replica_and_outlives
         first = {r.json()["id"]: (r.json().get("example_topics") or [{"label": None}])[0]["label"] for r in out}
         assert {i for i, label in first.items() if label == "banking"} == {i for i, _ in traffic if i[0] == "b"}, first
         assert {i for i, label in first.items() if label == "football"} == {i for i, _ in traffic if i[0] == "f"}, first
-        processed = [d.metrics.registry.get_sample_value("textmon_messages_processed_total", {"route": "default"}) or 0
-                     for d in (a, b)]
-        assert all(processed), f"both replicas labelled messages: {processed}"
+        async def both_labelled() -> bool:  # counted just after publishing: a moment after the records are out
+            return all(d.metrics.registry.get_sample_value("textmon_messages_processed_total", {"route": "default"})
+                       for d in (a, b))
+
+        await wait_until(both_labelled)
 
         status, body = await api(a.http_port, "DELETE", "/api/topics/football", token=ADMIN)
         assert status == 200, body
