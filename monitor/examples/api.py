@@ -50,20 +50,21 @@ class TopicsApi:
             else:
                 final[name] = topic
         tries = [tuple(final.values())] if final != {t.name: t for t in configured} else []
-        for topics in [*tries, configured]:
-            if not topics:
+        async with self._fitting:  # the HTTP server is up already: a change posted meanwhile waits
+            for topics in [*tries, configured]:
+                if not topics:
+                    return
+                try:
+                    fitted = await self._in_pool(self.topics.define, topics)
+                except TopicDefinitionError as exc:
+                    if topics is configured:
+                        raise
+                    log.error("the stored topic definitions cannot make a head here; starting with the settings' "
+                              "topics", error=str(exc))
+                    continue
+                log.info("example topics fitted", topics=[t.name for t in topics], cv_macro_f1=fitted.quality.macro_f1,
+                         seconds=round(fitted.seconds, 2))
                 return
-            try:
-                fitted = await self._in_pool(self.topics.define, topics)
-            except TopicDefinitionError as exc:
-                if topics is configured:
-                    raise
-                log.error("the stored topic definitions cannot make a head here; starting with the settings' topics",
-                          error=str(exc))
-                continue
-            log.info("example topics fitted", topics=[t.name for t in topics], cv_macro_f1=fitted.quality.macro_f1,
-                     seconds=round(fitted.seconds, 2))
-            return
 
     async def changed(self, name: str, topic: ExampleTopicSettings | None) -> None:
         """Make a change read from the definitions log (one made here is found already made)."""

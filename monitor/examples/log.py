@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from monitor.feedback.log import ensure_topic, reached, topic_partitions
+from monitor.compacted import ensure_topic, reached, topic_partitions
 from monitor.kafka_config import KafkaAccessError, common_kwargs
 from monitor.logs import get_logger
 from monitor.settings import ExampleTopicSettings, KafkaSettings

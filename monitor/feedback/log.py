@@ -15,10 +15,9 @@ from contextlib import suppress
 from typing import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import (ClusterAuthorizationFailedError, KafkaError, TopicAlreadyExistsError,
-                             TopicAuthorizationFailedError)
+from aiokafka.errors import KafkaError
 
+from monitor.compacted import ensure_topic, reached, topic_partitions
 from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection, decode_record, encode_record
 from monitor.kafka_config import KafkaAccessError, common_kwargs
 from monitor.logs import get_logger
@@ -26,9 +25,6 @@ from monitor.metrics import Metrics
 from monitor.settings import KafkaSettings
 
 log = get_logger(__name__)
-PARTITIONS = 3
-# compaction keeps the latest record per id; a tombstone (a withdrawn correction) is kept a day
-TOPIC_CONFIG = {"cleanup.policy": "compact", "delete.retention.ms": str(86_400_000), "min.compaction.lag.ms": "60000"}
 
 
 class FeedbackUnavailable(Exception):
@@ -151,27 +147,6 @@ class FeedbackLog:
             self.metrics.feedback_corrections.labels(correction.via).inc()
 
 
-async def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int = PARTITIONS) -> None:
-    """Create a compacted topic (the feedback topic, the topic definitions) unless it exists (a
-    broker's auto-created one would not be compacted). One created beforehand is used as it is, so a
-    cluster that grants no right to create topics works once they are made; without that right and
-    without the topic, ``KafkaAccessError`` says what to create (no retry can help)."""
-    admin = AIOKafkaAdminClient(**common_kwargs(kafka))
-    await admin.start()
-    try:
-        if topic in await admin.list_topics():
-            return
-        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=TOPIC_CONFIG)])
-        log.info("compacted topic created", topic=topic, config=TOPIC_CONFIG)
-    except TopicAlreadyExistsError:
-        pass
-    except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
-        raise KafkaAccessError(f"topic {topic} does not exist and this client may not create it: create it "
-                               f"compacted (cleanup.policy=compact), or name another: {exc!r}") from None
-    finally:
-        await admin.close()
-
-
 async def publish(kafka: KafkaSettings, topic: str, corrections: Sequence[Correction], timeout: float = 60.0) -> int:
     """Write corrections from another tool (an import) to the feedback topic, in order, and wait for the
     broker's acknowledgement of every one; every daemon following the topic applies them. Returns how many."""
@@ -190,22 +165,3 @@ def _ended(task: asyncio.Task[None]) -> None:
     """The reader only ends by being stopped; anything else is a bug to see, not to hide."""
     if not task.cancelled() and task.exception() is not None:
         log.error("feedback topic reader failed; corrections are no longer followed", error=repr(task.exception()))
-
-
-async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return False
-    return True
-
-
-async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
-    """The topic's partitions, once its metadata has reached this client (a new topic's takes a moment)."""
-    for attempt in range(50):
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return sorted(found)
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - the public API has no refresh
-        if attempt:
-            await asyncio.sleep(0.1)
-    raise KafkaError(f"no metadata for {topic}")

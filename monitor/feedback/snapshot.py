@@ -17,7 +17,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from monitor.feedback.log import topic_partitions
+from monitor.compacted import topic_partitions
 from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection, decode_record, parse_correction
 from monitor.kafka_config import common_kwargs
 from monitor.settings import KafkaSettings

@@ -139,3 +139,32 @@ def test_a_tight_topic_is_not_taken_for_one_story() -> None:
     centre = rng.standard_normal(32)
     tight = cluster(rng, centre / np.linalg.norm(centre), 30, 0.05)  # every pair alike well above 0.6
     assert len(set(stories(tight))) == 30, "thirty distinct examples are not one text copied"
+
+
+async def test_start_up_applies_stored_changes_to_the_settings_topics_and_falls_back_when_they_cannot(world) -> None:  # type: ignore[no-untyped-def]
+    from monitor.examples.api import TopicsApi
+
+    examples, _ = world
+
+    def topic(name: str, n: int = 12) -> ExampleTopicSettings:
+        return ExampleTopicSettings(name=name, examples=[f"{name}-{i}" for i in range(n)])
+
+    configured = (topic("banking"), topic("sport"))
+    api = TopicsApi(ExampleTopics(lambda: VectorsByName(examples), folds=3))
+    # stored: crypto defined, sport removed, banking redefined with more examples; one fit at start-up
+    await api.load(configured, {"crypto": topic("crypto"), "sport": None, "banking": topic("banking", 15)})
+    fitted = api.topics.fitted
+    assert api.topics.names() == {"banking", "crypto"} and fitted is not None and fitted.version == 1
+    assert len(api.topics.definitions["banking"].examples) == 15
+
+    # stored changes that leave a lone topic without counter-examples: the settings' topics alone
+    api = TopicsApi(ExampleTopics(lambda: VectorsByName(examples), folds=3))
+    await api.load(configured, {"sport": None})
+    assert api.topics.names() == {"banking", "sport"}
+
+    # a change read back from the log that is already in use is not fitted again
+    await api.changed("banking", topic("banking"))
+    assert api.topics.fitted is not None and api.topics.fitted.version == 1
+    await api.changed("crypto", topic("crypto"))
+    assert api.topics.names() == {"banking", "sport", "crypto"} and api.topics.fitted.version == 2
+    api.close()

@@ -1,0 +1,61 @@
+"""Compacted Kafka topics the daemon keeps its own records in (the feedback topic, the topic
+definitions): made if missing, read whole from the beginning without a consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (ClusterAuthorizationFailedError, KafkaError, TopicAlreadyExistsError,
+                             TopicAuthorizationFailedError)
+
+from monitor.kafka_config import KafkaAccessError, common_kwargs
+from monitor.logs import get_logger
+from monitor.settings import KafkaSettings
+
+log = get_logger(__name__)
+PARTITIONS = 3
+# compaction keeps the latest record per key; a tombstone (a withdrawn correction) is kept a day
+TOPIC_CONFIG = {"cleanup.policy": "compact", "delete.retention.ms": str(86_400_000), "min.compaction.lag.ms": "60000"}
+
+
+async def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int = PARTITIONS) -> None:
+    """Create a compacted topic (the feedback topic, the topic definitions) unless it exists (a
+    broker's auto-created one would not be compacted). One created beforehand is used as it is, so a
+    cluster that grants no right to create topics works once they are made; without that right and
+    without the topic, ``KafkaAccessError`` says what to create (no retry can help)."""
+    admin = AIOKafkaAdminClient(**common_kwargs(kafka))
+    await admin.start()
+    try:
+        if topic in await admin.list_topics():
+            return
+        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=TOPIC_CONFIG)])
+        log.info("compacted topic created", topic=topic, config=TOPIC_CONFIG)
+    except TopicAlreadyExistsError:
+        pass
+    except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
+        raise KafkaAccessError(f"topic {topic} does not exist and this client may not create it: create it "
+                               f"compacted (cleanup.policy=compact), or name another: {exc!r}") from None
+    finally:
+        await admin.close()
+
+
+async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    """Whether the consumer has read every partition up to ``ends`` (the offsets it started to read to)."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    """The topic's partitions, once its metadata has reached this client (a new topic's takes a moment)."""
+    for attempt in range(50):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - the public API has no refresh
+        if attempt:
+            await asyncio.sleep(0.1)
+    raise KafkaError(f"no metadata for {topic}")
