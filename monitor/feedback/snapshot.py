@@ -17,7 +17,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from monitor.compacted import topic_partitions
+from monitor.compacted import reached, topic_partitions
 from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection, decode_record, parse_correction
 from monitor.kafka_config import common_kwargs
 from monitor.settings import KafkaSettings
@@ -86,7 +86,7 @@ async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) ->
         book = CorrectionBook(UNBOUNDED)
         records, invalid = 0, []
         deadline = time.monotonic() + timeout
-        while await _behind(consumer, ends):
+        while not await reached(consumer, ends):
             if time.monotonic() > deadline:
                 raise SnapshotError(f"feedback topic {topic!r} was not read to its end within {timeout:.0f} s")
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
@@ -106,13 +106,6 @@ async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) ->
         return _snapshot(f"kafka:{topic}", book, records, invalid)
     finally:
         await consumer.stop()
-
-
-async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return True
-    return False
 
 
 def read(source: str, kafka: KafkaSettings | None = None) -> Snapshot:
