@@ -13,7 +13,7 @@ import os
 import ssl
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from monitor.redact import carries_credential, is_secret_key
@@ -432,11 +432,27 @@ class ReviewSettings(_Frozen):
     max_margin: float = Field(0.5, ge=0, le=1)
 
 
+MIN_EXAMPLES, MAX_EXAMPLES = 10, 50  # distinct examples a topic defined by example needs
+
+
+def definition_problem(topics: Sequence[tuple[str, int, int]]) -> tuple[int, str] | None:
+    """Why topics defined by example, as (name, distinct examples, counter-examples), cannot make a
+    head: (the first such topic's index, what it lacks), or None. Checked in the settings and again
+    on every change through the API."""
+    for i, (_, examples, _) in enumerate(topics):
+        if not MIN_EXAMPLES <= examples <= MAX_EXAMPLES:
+            return i, f"has {examples} distinct examples; give {MIN_EXAMPLES} to {MAX_EXAMPLES}"
+    if len(topics) == 1 and not topics[0][2]:
+        return 0, "is a lone topic: it needs counter-examples (texts that are not about it) to learn what it is not"
+    return None
+
+
 class ExampleTopicSettings(_Frozen):
     """A topic defined by example texts (and optionally counter-examples); see monitor/examples/."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[\w .&/-]+$")
-    examples: tuple[Annotated[str, Field(min_length=1, max_length=2000)], ...] = Field(min_length=10, max_length=50)
+    examples: tuple[Annotated[str, Field(min_length=1, max_length=2000)], ...] = Field(
+        min_length=MIN_EXAMPLES, max_length=MAX_EXAMPLES)
     counter_examples: tuple[Annotated[str, Field(min_length=1, max_length=2000)], ...] = Field(default=(), max_length=200)
 
 
@@ -460,12 +476,11 @@ class ExampleTopicsSettings(_Frozen):
         names = [t.name for t in self.topics]
         if len(set(names)) != len(names):
             raise ValueError(f"example topic names must be unique: {sorted(names)}")
-        for i, t in enumerate(self.topics):  # what the head needs, said here rather than after start-up
-            if len(set(t.examples)) < 10:
-                raise ValueError(f"topics[{i}] ({t.name!r}) has {len(set(t.examples))} distinct examples; give 10 to 50")
-        if len(self.topics) == 1 and not self.topics[0].counter_examples:
-            raise ValueError(f"topics[0] ({self.topics[0].name!r}) is the only topic: give it counter_examples "
-                             "(texts that are not about it) to learn what it is not")
+        # what the head needs, said here rather than after start-up
+        problem = definition_problem([(t.name, len(set(t.examples)), len(t.counter_examples)) for t in self.topics])
+        if problem is not None:
+            i, lacks = problem
+            raise ValueError(f"topics[{i}] ({self.topics[i].name!r}) {lacks}")
         return self
 
 

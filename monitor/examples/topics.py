@@ -16,9 +16,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from monitor.examples.head import NEAR_COPY, ExampleHead, Quality, TopicExamples, train
-from monitor.settings import ExampleTopicSettings
+from monitor.settings import ExampleTopicSettings, definition_problem
 
-MIN_EXAMPLES, MAX_EXAMPLES = 10, 50
 
 
 class TopicDefinitionError(ValueError):
@@ -124,13 +123,11 @@ class ExampleTopics:
             return self.fitted
 
     def _refit(self, definitions: dict[str, TopicExamples]) -> Change:
-        for t in definitions.values():
-            if not MIN_EXAMPLES <= len(t.examples) <= MAX_EXAMPLES:
-                raise TopicDefinitionError(f"topic {t.name!r} has {len(t.examples)} distinct examples; give "
-                                           f"{MIN_EXAMPLES} to {MAX_EXAMPLES}")
-        if len(definitions) == 1 and not next(iter(definitions.values())).counter_examples:
-            raise TopicDefinitionError("a lone topic needs counter-examples (texts that are not about it) "
-                                       "to learn what it is not")
+        listed = list(definitions.values())
+        problem = definition_problem([(t.name, len(t.examples), len(t.counter_examples)) for t in listed])
+        if problem is not None:
+            i, lacks = problem
+            raise TopicDefinitionError(f"topic {listed[i].name!r} {lacks}")
         started = time.perf_counter()
         if self._embedder is None:
             self._embedder = self._make_embedder()
