@@ -59,3 +59,12 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
         if attempt:
             await asyncio.sleep(0.1)
     raise KafkaError(f"no metadata for {topic}")
+
+
+async def from_beginning(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
+    """Assign every partition of ``topic`` to a started consumer without a group and seek to the
+    beginning; returns the end offsets at this moment (what reading "to the end" means)."""
+    partitions = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    return await consumer.end_offsets(partitions)

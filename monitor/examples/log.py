@@ -14,11 +14,11 @@ import json
 import time
 from typing import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from monitor.compacted import ensure_topic, reached, topic_partitions
+from monitor.compacted import ensure_topic, from_beginning, reached
 from monitor.kafka_config import KafkaAccessError, common_kwargs
 from monitor.logs import get_logger
 from monitor.settings import ExampleTopicSettings, KafkaSettings
@@ -81,10 +81,7 @@ class DefinitionsLog:
         try:
             await consumer.start()
             await producer.start()
-            partitions = [TopicPartition(self.topic, p) for p in await topic_partitions(consumer, self.topic)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
+            ends = await from_beginning(consumer, self.topic)
             stored: Stored = {}
             while not await reached(consumer, ends):
                 for records in (await consumer.getmany(timeout_ms=500, max_records=1000)).values():

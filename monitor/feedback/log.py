@@ -14,10 +14,10 @@ import time
 from contextlib import suppress
 from typing import Callable, Mapping, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from monitor.compacted import ensure_topic, reached, topic_partitions
+from monitor.compacted import ensure_topic, from_beginning, reached
 from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection, decode_record, encode_record
 from monitor.kafka_config import KafkaAccessError, common_kwargs
 from monitor.logs import get_logger
@@ -115,10 +115,7 @@ class FeedbackLog:
                                     **common_kwargs(self.kafka))
         await consumer.start()
         try:
-            partitions = [TopicPartition(self.topic, p) for p in await topic_partitions(consumer, self.topic)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
+            ends = await from_beginning(consumer, self.topic)
             while True:
                 if not self.ready.is_set() and await reached(consumer, ends):
                     self.ready.set()

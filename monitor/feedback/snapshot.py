@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from monitor.compacted import reached, topic_partitions
+from monitor.compacted import from_beginning, reached
 from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection, decode_record, parse_correction
 from monitor.kafka_config import common_kwargs
 from monitor.settings import KafkaSettings
@@ -79,10 +79,7 @@ async def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) ->
         await consumer.start()
         if topic not in await consumer.topics():  # asking for a missing topic's partitions would create it
             raise SnapshotError(f"feedback topic {topic!r} does not exist on {kafka.bootstrap_servers}")
-        partitions = [TopicPartition(topic, p) for p in await topic_partitions(consumer, topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await from_beginning(consumer, topic)
         book = CorrectionBook(UNBOUNDED)
         records, invalid = 0, []
         deadline = time.monotonic() + timeout
