@@ -12,9 +12,8 @@ from collections import Counter
 
 from monitor.daemon import Daemon
 from monitor.metrics import Metrics
-from monitor.settings import ModelSettings
 from monitor.tiers.judge import Judge
-from tests.support.config import daemon_settings
+from tests.support.config import daemon_settings, two_labels
 from tests.support.example_texts import BANKING, BANKS, CLUBS, SPORT, texts
 from tests.support.kafka import unique
 from tests.support.streams import consume_until, create_topics, produce, wait_until
@@ -26,10 +25,7 @@ async def test_the_judge_tier_sums_a_topic_by_example_from_every_partition(broke
     tech = build_tiny_classifier(tmp_path / "topic-tech", TOPICS, pinned="tech")
     banking, sport = texts(BANKING, BANKS), texts(SPORT, CLUBS)
     # English goes to 'business', German to 'tech': two labels, and (2 partitions) two enriched partitions
-    routes = ModelSettings.model_validate({
-        "default": {"topic": str(tiny_models["topic_business"]), "sentiment": str(tiny_models["sentiment_negative"])},
-        "by_language": {"de": {"topic": str(tech), "sentiment": str(tiny_models["sentiment_negative"])}},
-        "device": "cpu", "precision": "fp32"})
+    routes = two_labels(tiny_models["topic_business"], tech, tiny_models["sentiment_negative"])
     settings = daemon_settings(
         broker.bootstrap, tiny_models, base, feedback={"enabled": False},
         kafka={"output_topic": f"{base}.enriched", "group_id": f"{base}-group"},

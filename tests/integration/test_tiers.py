@@ -20,8 +20,7 @@ from typing import Any
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from monitor.settings import ModelSettings
-from tests.support.config import daemon_settings
+from tests.support.config import daemon_settings, two_labels
 from tests.support.kafka import unique
 from tests.support.process import DaemonProcess
 from tests.support.receiver import Receiver
@@ -69,10 +68,7 @@ def _fired(receiver: Receiver) -> set[tuple[str, str]]:
 
 
 def _settings(bootstrap: str, models: dict[str, Path], topic: str, receiver: Receiver, **extra: Any):  # type: ignore[no-untyped-def]
-    routes = ModelSettings.model_validate({
-        "default": {"topic": str(models["topic_business"]), "sentiment": str(models["sentiment"])},
-        "by_language": {"de": {"topic": str(models["topic_tech"]), "sentiment": str(models["sentiment"])}},
-        "device": "cpu", "precision": "fp32"})
+    routes = two_labels(models["topic_business"], models["topic_tech"], models["sentiment"])
     return daemon_settings(
         bootstrap, models, topic,
         trends={"bucket_seconds": 60, "warmup_buckets": 30, "allowed_lateness_seconds": 120,

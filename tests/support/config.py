@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from monitor.settings import Settings
+from monitor.settings import ModelSettings, Settings
 from tests.support.kafka import unique
 
 
@@ -62,3 +62,12 @@ def write_config(settings: Settings, path: Path) -> Path:
     data = plain(settings.model_dump(mode="python"))
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
+
+
+def two_labels(business: Path, tech: Path, sentiment: Path) -> ModelSettings:
+    """Routes that give English messages (the default) the label 'business' and German ones 'tech':
+    two topic labels, so two owners in the judge tier."""
+    return ModelSettings.model_validate({
+        "default": {"topic": str(business), "sentiment": str(sentiment)},
+        "by_language": {"de": {"topic": str(tech), "sentiment": str(sentiment)}},
+        "device": "cpu", "precision": "fp32"})
