@@ -22,10 +22,14 @@ from monitor.models import data, heldout, warmstart
 from monitor.models.base import native_bf16
 from monitor.models.encoder import Stack, TextEncoder, load_base_model, resolve_base
 from monitor.models.evaluation import metrics
+from monitor.models.ood import OTHER
 
 if TYPE_CHECKING:
     from monitor.feedback.corrections import Correction
     from monitor.models.feedback import FeedbackReport
+
+
+NOT_OTHER_ID = -1  # label id of a ``data.NOT_OTHER`` row: any class but ``other`` (TaskLoss)
 
 
 @dataclass(slots=True)
@@ -69,6 +73,16 @@ class Cached:
 
     hidden: list[torch.Tensor]
     labels: torch.Tensor
+    # per row, the distribution over the task's labels that a ``NOT_OTHER`` row is trained towards
+    # (``keep_topics``); None: such rows only learn "not other"
+    soft: torch.Tensor | None = None
+
+
+def check_open_set(task: str, sp: data.Splits) -> None:
+    """Rows that only say "some topic, not other" (``zh-news``) mean nothing in a task without ``other``."""
+    if OTHER not in sp.labels and any(r.label == data.NOT_OTHER for r in sp.train):
+        raise data.DataError(f"task {task}: rows labelled 'some topic, not other' (zh-news) need an 'other' "
+                             "class in the same task: add ood-chat to its data spec")
 
 
 def seed_all(seed: int) -> None:
@@ -103,6 +117,7 @@ def cache_lower(stack: Stack, text: TextEncoder, rows: list[data.Example], stop:
         for j, i in enumerate(idx):
             hidden[i] = out[j, : len(ids[i])].to(torch.float16).clone()
     index = {lab: k for k, lab in enumerate(labels)}
+    index[data.NOT_OTHER] = NOT_OTHER_ID  # check_open_set made sure the task has an ``other`` class
     return Cached(hidden, torch.tensor([index[r.label] for r in rows], dtype=torch.long))
 
 
@@ -133,8 +148,9 @@ def length_batches(c: Cached, batch_size: int, repeats: int, rng: random.Random)
 
 
 def class_weights(labels: torch.Tensor, n: int) -> torch.Tensor:
-    """Inverse-frequency weights, normalised to mean 1 (absent classes get 0)."""
-    counts = torch.bincount(labels, minlength=n).float()
+    """Inverse-frequency weights, normalised to mean 1 (absent classes get 0); rows without a class of
+    their own (``NOT_OTHER_ID``) count for none."""
+    counts = torch.bincount(labels[labels >= 0], minlength=n).float()
     w = torch.where(counts > 0, counts.sum() / (n * counts.clamp(min=1)), torch.zeros_like(counts))
     return w / w[counts > 0].mean()
 
@@ -153,6 +169,51 @@ def score(stack: Stack, c: Cached, task: str, start: int, labels: tuple[str, ...
             logits = stack.upper(h, mask, start)[task]
         probs[idx] = torch.softmax(logits.float(), -1).numpy()
     return metrics(c.labels.tolist(), probs, labels)
+
+
+class TaskLoss(nn.Module):
+    """Class-weighted cross-entropy, where a row labelled ``NOT_OTHER_ID`` ("one of the topics, whichever")
+    is trained towards its soft target where it has one (``keep_topics``: cross-entropy against it), and
+    otherwise penalised only for the probability it gives ``other``: -log(1 - p(other)). Each row weighs
+    the same in the batch mean whichever kind it is."""
+
+    def __init__(self, weight: torch.Tensor, other: int | None) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.other = other
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None = None) -> torch.Tensor:
+        known = y >= 0
+        total = logits.new_zeros(())
+        if known.any():
+            total = total + nn.functional.cross_entropy(logits[known], y[known], weight=self.weight) * known.sum()
+        if soft is not None and not known.all():
+            total = total - (soft[~known] * logits[~known].log_softmax(-1)).sum()
+        elif self.other is not None and not known.all():
+            logp = logits[~known].log_softmax(-1)
+            rest = torch.cat([logp[:, : self.other], logp[:, self.other + 1 :]], dim=1).logsumexp(-1)
+            total = total - rest.sum()
+        return total / len(y)
+
+
+@torch.no_grad()
+def keep_topics(stack: Stack, c: Cached, task: str, start: int, other: int, amp: bool = False, bs: int = 128
+                ) -> torch.Tensor:
+    """Soft targets for the ``NOT_OTHER`` rows: the starting model's own distribution over the topics
+    with ``other`` taken out. "Not other" alone says nothing about which topic, and trained on it the
+    rows drift towards the topic that already has most of them (Chinese news titles went to politics);
+    the soft target keeps what the starting head knew of them while ``other`` is learnt elsewhere."""
+    stack.eval()
+    rows = [i for i in range(len(c.hidden)) if int(c.labels[i]) == NOT_OTHER_ID]
+    soft = torch.zeros(len(c.hidden), len(stack.heads[task].bias))
+    for s in range(0, len(rows), bs):
+        idx = rows[s : s + bs]
+        h, mask, _ = collate(c, idx)
+        with autocast(amp):
+            logits = stack.upper(h, mask, start)[task].float()
+        logits[:, other] = float("-inf")
+        soft[idx] = torch.softmax(logits, -1)
+    return soft
 
 
 def warmup_linear(total: int, warmup: float) -> Callable[[int], float]:
@@ -185,6 +246,7 @@ def train(cfg: TrainConfig, corrections: Sequence[Correction] | None = None) -> 
         extra, report = fold(corrections, splits, cfg.feedback_weight, cfg.feedback or "")
     for task, sp in splits.items():
         data.check_no_overlap(sp)
+        check_open_set(task, sp)
         if cfg.limit:
             sp.train, sp.val, sp.test = sp.train[: cfg.limit], sp.val[: cfg.limit], sp.test[: cfg.limit]
         if extra.get(task) and report is not None:  # after the limit, which is for the source data only
@@ -210,6 +272,11 @@ def train(cfg: TrainConfig, corrections: Sequence[Correction] | None = None) -> 
     text = TextEncoder(spec, cfg.max_length)
     stack.eval()
     train_c = {t: cache_lower(stack, text, sp.train, start, sp.labels, f"cache {t}/train", amp) for t, sp in splits.items()}
+    for t, c in train_c.items():  # NOT_OTHER rows keep their topics where the starting head knows every one
+        known = set(init.manifest["tasks"].get(t, {}).get("labels", ())) if init else set()
+        if (c.labels == NOT_OTHER_ID).any() and set(splits[t].labels) - {OTHER} <= known:
+            c.soft = keep_topics(stack, c, t, start, splits[t].labels.index(OTHER), amp)
+            splits[t].notes.append("rows without a topic label: trained towards the starting head's topics, not other")
     val_c = {t: cache_lower(stack, text, sp.val, start, sp.labels, f"cache {t}/val", amp) for t, sp in splits.items()}
     cache_s = time.monotonic() - t0
 
@@ -227,7 +294,8 @@ def train(cfg: TrainConfig, corrections: Sequence[Correction] | None = None) -> 
     ]
     opt = torch.optim.AdamW([g for g in groups if g["params"]])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(total, cfg.warmup))
-    losses = {t: nn.CrossEntropyLoss(weight=class_weights(c.labels, len(splits[t].labels)))
+    losses = {t: TaskLoss(class_weights(c.labels, len(splits[t].labels)),
+                          splits[t].labels.index(OTHER) if OTHER in splits[t].labels else None)
               for t, c in train_c.items()}
     best_score, best_state, history, first_epoch, stale = -1.0, trainable_state(stack), [], 0, 0
     ckpt = cfg.checkpoint / "checkpoint.pt" if cfg.checkpoint else None
@@ -252,7 +320,8 @@ def train(cfg: TrainConfig, corrections: Sequence[Correction] | None = None) -> 
             h, mask, y = collate(train_c[task], idx)
             with autocast(amp):
                 logits = stack.upper(h, mask, start)[task]
-            loss = losses[task](logits.float(), y)
+            soft = train_c[task].soft
+            loss = losses[task](logits.float(), y, None if soft is None else soft[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)

