@@ -29,8 +29,8 @@ from tests.support.streams import consume_until, create_topics, http_get, metric
 from tests.support.tiny_models import tiny_sentiment_file
 
 ADMIN = "admin-token-for-the-analyst-loop"
-SHIPPED = "en-news@2026.12.0"
-RETRAINED = "en-news@2026.12.0+feedback"
+SHIPPED = "en-news@2026.12.1"
+RETRAINED = "en-news@2026.12.1+feedback"
 LIVE = {"topic": SHIPPED, "sentiment": SHIPPED}
 CANDIDATE = {"topic": SHIPPED, "sentiment": RETRAINED}
 HEADLINES = ("Lender misses a coupon on its dollar bond", "Chipmaker beats forecasts and raises guidance",
@@ -112,7 +112,7 @@ async def test_corrections_retrain_shadow_and_promote_mid_stream(broker, tmp_pat
             "--epochs", "1", "--train-layers", "1", "--max-length", "32", "--batch-size", "8", "--threads", "1")
         assert trained.returncode == 0, trained.stderr[-3000:]
         manifest = json.loads((bundle / "monitor-model.json").read_text())
-        assert manifest["version"] == "2026.12.0+feedback"
+        assert manifest["version"] == "2026.12.1+feedback"
         assert manifest["feedback"]["used"] == 5 and manifest["feedback"]["who"] == {"ana": 3, "desk-tool": 2}
         assert manifest["feedback"]["source"] == f"kafka:{fb_topic}" and manifest["feedback"]["dropped"] == {}
         assert "**5 used**" in (bundle / "MODEL_CARD.md").read_text()

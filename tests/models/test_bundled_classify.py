@@ -16,6 +16,7 @@ CASES = {
         ("The actress won an Oscar for her role in the Hollywood film", "topic", "entertainment"),
         ("New broadband and mobile phone software lets users download music", "topic", "tech"),
         ("Worst airline ever, they lost my bag and cancelled my flight", "sentiment", "negative"),
+        ("@united worst airline ever, they lost my bag and cancelled my flight", "topic", "other"),
         ("I love this, thank you so much, best service ever!", "sentiment", "positive"),
     ],
     "multilingual-news": [
