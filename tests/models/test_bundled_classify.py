@@ -23,6 +23,8 @@ CASES = {
         ("公司涉嫌财务造假被立案调查，股价暴跌，投资者损失惨重", "sentiment", "negative"),
         ("皇马2比0击败巴萨，夺得联赛冠军", "topic", "sport"),
         ("央行宣布降息，股市大涨，银行股领涨", "topic", "business"),
+        ("酒店房间很脏，服务员态度很差，再也不会住了", "topic", "other"),  # a review belongs to no news topic
+        ("这款手机电池太不耐用了，充一次电用不了半天", "topic", "other"),
     ],
 }
 
