@@ -77,22 +77,20 @@ def apply_init(init: Init, bert: torch.nn.Module, heads: torch.nn.ModuleDict, la
             known = init.manifest["tasks"].get(task)
             if known is None:
                 notes.append(f"{task} head starts fresh ({init.ref} has no {task} task)")
-            elif tuple(known["labels"]) != labels[task] and set(known["labels"]) <= set(labels[task]):
-                # a label added (a topic head gaining ``other``): the known labels keep their rows, so
-                # what the head knew (Chinese titles it learnt to file, say) is not thrown away
+            elif not set(known["labels"]) <= set(labels[task]):
+                notes.append(f"{task} head starts fresh (labels {labels[task]} differ from {init.ref}'s "
+                             f"{tuple(known['labels'])})")
+            else:
+                # every label the head knew keeps its row; one added (a topic head gaining ``other``)
+                # starts fresh, so what the head knew (Chinese titles it learnt to file, say) is kept
                 old = list(known["labels"])
                 for i, lab in enumerate(labels[task]):
                     if lab in old:
                         head.weight[i] = init.heads[f"{task}.weight"][old.index(lab)]
                         head.bias[i] = init.heads[f"{task}.bias"][old.index(lab)]
                 added = [lab for lab in labels[task] if lab not in old]
-                notes.append(f"{task} head from {init.ref} for its labels {tuple(old)}; {added} start fresh")
-            elif tuple(known["labels"]) != labels[task]:
-                notes.append(f"{task} head starts fresh (labels {labels[task]} differ from {init.ref}'s "
-                             f"{tuple(known['labels'])})")
-            else:
-                head.load_state_dict({"weight": init.heads[f"{task}.weight"], "bias": init.heads[f"{task}.bias"]})
-                notes.append(f"{task} head from {init.ref}")
+                notes.append(f"{task} head from {init.ref}" +
+                             (f" for its labels {tuple(old)}; {added} start fresh" if added else ""))
     dropped = sorted(set(init.manifest["tasks"]) - set(heads))
     if dropped:
         notes.append(f"{init.ref}'s {', '.join(dropped)} head(s) not carried over (no --task for them)")
