@@ -435,14 +435,14 @@ class ReviewSettings(_Frozen):
 MIN_EXAMPLES, MAX_EXAMPLES = 10, 50  # distinct examples a topic defined by example needs
 
 
-def definition_problem(topics: Sequence[tuple[str, int, int]]) -> tuple[int, str] | None:
-    """Why topics defined by example, as (name, distinct examples, counter-examples), cannot make a
-    head: (the first such topic's index, what it lacks), or None. Checked in the settings and again
-    on every change through the API."""
-    for i, (_, examples, _) in enumerate(topics):
+def definition_problem(topics: Sequence[tuple[int, int]]) -> tuple[int, str] | None:
+    """Why topics defined by example, as (distinct examples, counter-examples), cannot make a head:
+    (the first such topic's index, what it lacks), or None. Checked in the settings and again on
+    every change through the API."""
+    for i, (examples, _) in enumerate(topics):
         if not MIN_EXAMPLES <= examples <= MAX_EXAMPLES:
             return i, f"has {examples} distinct examples; give {MIN_EXAMPLES} to {MAX_EXAMPLES}"
-    if len(topics) == 1 and not topics[0][2]:
+    if len(topics) == 1 and not topics[0][1]:
         return 0, "is a lone topic: it needs counter-examples (texts that are not about it) to learn what it is not"
     return None
 
@@ -477,7 +477,7 @@ class ExampleTopicsSettings(_Frozen):
         if len(set(names)) != len(names):
             raise ValueError(f"example topic names must be unique: {sorted(names)}")
         # what the head needs, said here rather than after start-up
-        problem = definition_problem([(t.name, len(set(t.examples)), len(t.counter_examples)) for t in self.topics])
+        problem = definition_problem([(len(set(t.examples)), len(t.counter_examples)) for t in self.topics])
         if problem is not None:
             i, lacks = problem
             raise ValueError(f"topics[{i}] ({self.topics[i].name!r}) {lacks}")

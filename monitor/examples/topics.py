@@ -19,7 +19,6 @@ from monitor.examples.head import NEAR_COPY, ExampleHead, Quality, TopicExamples
 from monitor.settings import ExampleTopicSettings, definition_problem
 
 
-
 class TopicDefinitionError(ValueError):
     """A definition that cannot make a head; the message says what to add."""
 
@@ -124,7 +123,7 @@ class ExampleTopics:
 
     def _refit(self, definitions: dict[str, TopicExamples]) -> Change:
         listed = list(definitions.values())
-        problem = definition_problem([(t.name, len(t.examples), len(t.counter_examples)) for t in listed])
+        problem = definition_problem([(len(t.examples), len(t.counter_examples)) for t in listed])
         if problem is not None:
             i, lacks = problem
             raise TopicDefinitionError(f"topic {listed[i].name!r} {lacks}")
