@@ -20,11 +20,12 @@ PARTITIONS = 3
 TOPIC_CONFIG = {"cleanup.policy": "compact", "delete.retention.ms": str(86_400_000), "min.compaction.lag.ms": "60000"}
 
 
-async def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int = PARTITIONS) -> None:
+async def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int = PARTITIONS, setting: str = "") -> None:
     """Create a compacted topic (the feedback topic, the topic definitions) unless it exists (a
     broker's auto-created one would not be compacted). One created beforehand is used as it is, so a
     cluster that grants no right to create topics works once they are made; without that right and
-    without the topic, ``KafkaAccessError`` says what to create (no retry can help)."""
+    without the topic, ``KafkaAccessError`` says what to create and ``setting`` (which setting names
+    the topic, and how to do without it); no retry can help."""
     admin = AIOKafkaAdminClient(**common_kwargs(kafka))
     await admin.start()
     try:
@@ -36,7 +37,8 @@ async def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int = PARTI
         pass
     except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
         raise KafkaAccessError(f"topic {topic} does not exist and this client may not create it: create it "
-                               f"compacted (cleanup.policy=compact), or name another: {exc!r}") from None
+                               f"compacted (cleanup.policy=compact), or name another: {exc!r}"
+                               + (f" ({setting})" if setting else "")) from None
     finally:
         await admin.close()
 

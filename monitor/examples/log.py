@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from monitor.compacted import ensure_topic, from_beginning, reached
-from monitor.kafka_config import KafkaAccessError, common_kwargs
+from monitor.kafka_config import common_kwargs
 from monitor.logs import get_logger
 from monitor.settings import ExampleTopicSettings, KafkaSettings
 
@@ -70,11 +70,8 @@ class DefinitionsLog:
 
     async def load(self) -> Stored:
         """Create the topic if needed and read it to its current end (raises ``KafkaError`` while the broker is away)."""
-        try:
-            await ensure_topic(self.kafka, self.topic, partitions=1)
-        except KafkaAccessError as exc:
-            raise KafkaAccessError(f"{exc} (example_topics.topic; example_topics.store: false keeps API topics "
-                                   "in the process instead)") from None
+        await ensure_topic(self.kafka, self.topic, partitions=1, setting="example_topics.topic; example_topics.store: "
+                           "false keeps API topics in the process instead")
         consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
                                     isolation_level="read_committed", **common_kwargs(self.kafka))
         producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **common_kwargs(self.kafka))

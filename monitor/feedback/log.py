@@ -19,12 +19,13 @@ from aiokafka.errors import KafkaError
 
 from monitor.compacted import ensure_topic, from_beginning, reached
 from monitor.feedback.corrections import Correction, CorrectionBook, InvalidCorrection, decode_record, encode_record
-from monitor.kafka_config import KafkaAccessError, common_kwargs
+from monitor.kafka_config import common_kwargs
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.settings import KafkaSettings
 
 log = get_logger(__name__)
+SETTING = "feedback.topic; feedback.enabled: false turns corrections off"  # what a missing topic's error names
 
 
 class FeedbackUnavailable(Exception):
@@ -88,7 +89,7 @@ class FeedbackLog:
         delay = self.kafka.connect_backoff_initial_seconds
         while True:
             try:
-                await self._ensure_topic()
+                await ensure_topic(self.kafka, self.topic, setting=SETTING)
                 producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **common_kwargs(self.kafka))
                 await producer.start()
                 self._producer = producer
@@ -102,12 +103,6 @@ class FeedbackLog:
                             retry_in_seconds=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.kafka.connect_backoff_max_seconds)
-
-    async def _ensure_topic(self) -> None:
-        try:
-            await ensure_topic(self.kafka, self.topic)
-        except KafkaAccessError as exc:
-            raise KafkaAccessError(f"{exc} (feedback.topic; feedback.enabled: false turns corrections off)") from None
 
     async def _read(self) -> None:
         """Read the whole topic, then follow it; ``ready`` is set once the start-up end is reached."""
@@ -147,7 +142,7 @@ class FeedbackLog:
 async def publish(kafka: KafkaSettings, topic: str, corrections: Sequence[Correction], timeout: float = 60.0) -> int:
     """Write corrections from another tool (an import) to the feedback topic, in order, and wait for the
     broker's acknowledgement of every one; every daemon following the topic applies them. Returns how many."""
-    await ensure_topic(kafka, topic)
+    await ensure_topic(kafka, topic, setting=SETTING)
     producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **common_kwargs(kafka))
     await producer.start()
     try:
