@@ -73,6 +73,7 @@ class TopicBaseline:
     hour_squares: list[float] = field(default_factory=lambda: [0.0] * HOURS)
     cusum: float = 0.0  # downward sentiment drift accumulator (CUSUM of per-bucket standardised means)
     share_cusum: float = 0.0  # negative-share rise accumulator (CUSUM of per-message log-likelihood ratios)
+    count_cusum: float = 0.0  # volume rise accumulator (CUSUM of per-bucket Poisson log-likelihood ratios)
     message_var: float = 0.25  # spread of sentiment between one bucket's messages (of P(pos) - P(neg))
     sent_tau2: float = 0.0  # spread of bucket means beyond what their message counts explain
     last_high_outlier: int = -(10**9)  # age at the last bucket above OUTLIER_SD, once the profile exists
@@ -116,7 +117,10 @@ class TopicBaseline:
             self.neg_rate = (1 - s) * self.neg_rate + s * negative
             self.all_rate = (1 - s) * self.all_rate + s * count
         if mean_sentiment is not None:
-            self._learn_sentiment(mean_sentiment, max(1, sentiment_n), message_variance, s)
+            # early on, a running mean over the buckets that had messages: weighting by ``age``, which counts
+            # the empty ones too, left a quiet topic's first message with half the weight a day later
+            w = max(cfg.alpha(cfg.share_halflife_buckets), 1.0 / (self.sent_seen + 1))
+            self._learn_sentiment(mean_sentiment, max(1, sentiment_n), message_variance, w)
         self.age += 1
 
     def _learn_sentiment(self, mean: float, n: int, message_variance: float | None, s: float) -> None:

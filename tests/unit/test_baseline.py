@@ -111,3 +111,19 @@ def test_an_hour_of_silence_barely_lowers_the_level_so_traffic_coming_back_is_no
                        for i in range(288)], after)
     # a lasting drop is still learnt: slowly where it is beyond 3 sd (busy hours), at full weight elsewhere
     assert quiet_day.level <= 0.9 * before
+
+
+def test_a_quiet_topics_usual_sentiment_is_the_mean_of_its_messages_not_of_its_first() -> None:
+    # a topic that starts at night with a story every seven minutes: the first story's sentiment must
+    # not anchor the usual mean (it kept half its weight a day later, and a whole day of drift alarms
+    # followed when the topic's real mood was found "drifting" away from it)
+    b = TopicBaseline()
+    cfg = BaselineConfig(bucket_seconds=60.0)
+    moods = [0.9] + [(-0.8, 0.0, 0.0, 0.8)[i % 4] for i in range(205)]
+    for i in range(206 * 7):
+        if i % 7 == 0:
+            b.update(START + 60.0 * i, 1, 0, moods[i // 7], cfg, sentiment_n=1)
+        else:
+            b.update(START + 60.0 * i, 0, 0, None, cfg)
+    assert b.sent_seen == 206
+    assert abs(b.sent_mean - sum(moods) / len(moods)) < 0.03
