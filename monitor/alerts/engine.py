@@ -108,6 +108,7 @@ class AlertEngine:
         out: list[Alert] = []
         keys = store.keys()
         latest = {key: store.window(key, store.bucket_seconds, end_index) for key in keys}
+        latest_expected = {key: store.expected_in_window(key, store.bucket_seconds, end_index) for key in keys}
         for rule in self.rules:
             s = rule.settings
             if isinstance(versions, VersionSpans):
@@ -122,7 +123,7 @@ class AlertEngine:
                 window = store.window(key, s.window_seconds, end_index)
                 expected = store.expected_in_window(key, s.window_seconds, end_index)
                 ctx = DetectionContext(key, window, expected, baseline, store.age, self.warmup_buckets, closed,
-                                       latest[key])
+                                       latest[key], latest_expected[key])
                 detection = rule.detector.detect(ctx)
                 self.stats.evaluations += 1
                 breached = detection.breached and window.count >= s.min_volume

@@ -25,6 +25,7 @@ class DetectionContext:
     warmup_buckets: int
     closed: bool = True  # False while judging the still-open bucket: stateful detectors must not accumulate
     latest: WindowStats | None = None  # the newest bucket alone: what a sequential statistic adds, once
+    latest_expected: float | None = None  # the baseline's expectation for ``latest`` (its elapsed part, if open)
 
 
 @dataclass(frozen=True, slots=True)

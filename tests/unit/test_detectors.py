@@ -106,6 +106,12 @@ def warmed(**fields: Any) -> TopicBaseline:
         ("emerging_topic", DetectionContext("tech", window(30, 0), 0.2, warmed(), 1000, 60), True),
         ("emerging_topic", DetectionContext("tech", window(30, 0), 25.0, warmed(), 1000, 60), False),
         ("negative_share", DetectionContext("tech", window(10, 7), 0.0, TopicBaseline(), 0, 60), True),
+        ("volume_cusum", DetectionContext("tech", window(100, 10), 40.0, warmed(dispersion=1.0, count_cusum=12.0), 1000, 60,
+                                          latest=window(10, 1), latest_expected=4.0), True),
+        ("volume_cusum", DetectionContext("tech", window(70, 10), 40.0, warmed(dispersion=1.0, count_cusum=12.0), 1000, 60,
+                                          latest=window(10, 1), latest_expected=4.0), False),
+        ("volume_cusum", DetectionContext("tech", window(100, 10), 40.0, warmed(profile_ready=False, count_cusum=12.0), 1000,
+                                          60, latest=window(10, 1), latest_expected=4.0), False),
     ],
 )
 def test_detectors_judge_windows(detector: str, ctx: DetectionContext, breached: bool) -> None:
@@ -152,6 +158,56 @@ def test_negative_share_cusum_finds_a_rise_a_window_test_cannot_see() -> None:
     assert baseline.share_cusum == pytest.approx(20.0), "capped at twice h"
     # back to usual: the window's share is what ends the alarm
     assert not judge(usual, window(80, 22))
+
+
+def test_volume_cusum_finds_a_tripled_quiet_topic_that_a_window_test_cannot_see() -> None:
+    """Half a story a minute, then three times that: a 3-minute window holds 4 or 5 stories where 1.5
+    were expected (z about 2, far below 4); the sequential statistic finds it after about 16 buckets."""
+    cusum = load_detector("r", "volume_cusum", {"h": 10.0, "ratio": 2.5})
+    window_test = load_detector("r", "volume_surge", {"z": 4.0})
+    baseline = warmed(dispersion=1.0)
+
+    def judge(count: int, w: WindowStats, expected: float, closed: bool = True) -> bool:
+        ctx = DetectionContext("tech", w, expected, baseline, 1000, 60, closed, latest=window(count, 0),
+                               latest_expected=0.5)
+        return cusum.detect(ctx).breached
+
+    assert not any(judge(i % 2, window(5, 0), 5.0) for _ in range(100) for i in range(2)), "usual traffic"
+    assert baseline.count_cusum < 1.0
+    assert not any(judge(3, window(15, 0), 5.0, closed=False) for _ in range(50)) and baseline.count_cusum < 1.0, \
+        "judging the open bucket does not accumulate"
+    assert not window_test.detect(DetectionContext("tech", window(5, 0), 1.5, baseline, 1000, 60)).breached
+    alarms = [judge(1 + i % 2, window(15, 0), 5.0) for i in range(40)]
+    assert alarms.index(True) in range(12, 20) and all(alarms[alarms.index(True):])
+    assert baseline.count_cusum == pytest.approx(20.0), "capped at twice h"
+    assert not judge(2, window(8, 0), 5.0), "the window back under twice its expected count ends the alarm"
+    # a bursty topic's counts carry less evidence: the same rise at dispersion 3 takes three times as long
+    bursty = warmed(dispersion=3.0)
+    rise = [cusum.detect(DetectionContext("tech", window(15, 0), 5.0, bursty, 1000, 60, latest=window(1 + i % 2, 0),
+                                          latest_expected=0.5)).breached for i in range(60)]
+    assert rise.index(True) >= 3 * 12
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_a_volume_cusum_rule_finds_a_tripled_quiet_topic_through_the_engine(seed: int) -> None:
+    """Under one story a minute, tripled for an hour: the engine hands the statistic each closed bucket
+    and its expectation, and the rule fires within the hour and nowhere else, where the 3-minute
+    window rule finds it late or not at all."""
+    surge = Surge("tech", "volume", START + 38 * 3600, START + 39 * 3600, 3.0)
+    scenario = make_scenario(days=2.5, topics=("tech",), bucket_seconds=60, base_rate=0.8, dispersion=1.0,
+                             seed=seed, start=START, surges=[surge])
+    store = TrendStore(TrendConfig(bucket_seconds=60, allowed_lateness_seconds=0, dedup_window_seconds=0,
+                                   baseline=BaselineConfig(bucket_seconds=60, warmup_buckets=60)))
+    rules = [RuleSettings(name="surge", detector="volume_surge", window_seconds=180, min_volume=10),
+             RuleSettings(name="rise", detector="volume_cusum", window_seconds=600, min_volume=10)]
+    alerting = AlertingSettings(group_by=("alertname", "topic"), group_wait_seconds=0, group_interval_seconds=0)
+    engine = AlertEngine([build_rule(r) for r in rules], alerting, warmup_buckets=60)
+    fired = [(t, a.rule) for t, a in replay_scenario(scenario, store, engine)
+             if a.state is AlertState.FIRING and not a.reminder]
+    rise = [t for t, rule in fired if rule == "rise"]
+    assert rise and all(surge.start <= t <= surge.end for t, _ in fired)
+    assert rise[0] <= surge.start + 15 * 60
+    assert rise[0] <= min([t for t, rule in fired if rule == "surge"], default=surge.end)
 
 
 def test_detector_params_are_validated_at_load_naming_the_rule() -> None:
