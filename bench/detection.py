@@ -11,8 +11,9 @@ the default settings: every default rule, the lifecycle, incident grouping. Ever
 notification counts (reminders do not), from the first hour on, warm-up day included.
 
 Prints one row per language and seed, then per event kind (recall, or for events that must
-not alert, how many notifications they raised; median delay in buckets) and false notifications
-per rule. ``--write-stream DIR`` also writes each stream as raw JSON lines with its events file,
+not alert, how many notifications they raised and how many fell by chance in the same clock
+window and topics on a day with nothing injected there; median delay in buckets) and false
+notifications per rule. ``--write-stream DIR`` also writes each stream as raw JSON lines with its events file,
 so that ``monitor backtest STREAM --events EVENTS`` can be checked against the same numbers.
 """
 
@@ -33,7 +34,7 @@ from bench.streams import DAY, Stream, build_stream  # noqa: E402
 from bench.texts import POOLS, load_pools  # noqa: E402
 from monitor.backtest import replay  # noqa: E402
 from monitor.records import Enriched, Message, SourcePosition  # noqa: E402
-from monitor.scoring import Score, score  # noqa: E402
+from monitor.scoring import Score, alert_topics, score  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.trends import TrendStore  # noqa: E402
 from monitor.trends.store import TextFeatures  # noqa: E402
@@ -94,6 +95,7 @@ def main() -> None:
     print(f"{'stream':<10} {'messages':>8} {'topics':>6} {'notified':>8} {'false':>5} {'false/topic-day':>15} "
           f"{'recall':>7} {'seconds':>7}")
     scores: dict[str, list[Score]] = {}
+    chance: dict[str, Counter[str]] = {}
     for lang in langs:
         for seed in (int(s) for s in args.seeds.split(",")):
             stream = build_stream(pools, lang, seed, args.days)
@@ -103,11 +105,12 @@ def main() -> None:
             if args.verbose:
                 explain(s, stream)
             scores.setdefault(lang, []).append(s)
+            chance.setdefault(lang, Counter()).update(by_chance(s, stream))
             positives = [r for r in s.events if r.event.alert]
             recall = sum(r.detected_at is not None for r in positives) / max(1, len(positives))
             print(f"{lang + '/' + str(seed):<10} {len(stream.messages):>8} {len(stream.topics):>6} {s.notifications:>8} "
                   f"{s.false:>5} {s.false_per_topic_day:>15.2f} {recall:>7.0%} {seconds:>7.1f}")
-    report(scores, args.json)
+    report(scores, args.json, chance)
 
 
 def explain(s: Score, stream: Stream) -> None:
@@ -148,12 +151,34 @@ def fastest_buckets(p0: float, p1: float, per_minute: float, per_day: float, fal
     return math.log(per_day / false_per_day) / kl / per_minute
 
 
-def report(scores: dict[str, list[Score]], as_json: bool) -> None:
+def by_chance(s: Score, stream: Stream, grace: float = 900.0) -> Counter[str]:
+    """Per must-not-alert kind, the false notifications in a control window: the same clock times and
+    topics on another scored day (the first that holds no must-not event there), where nothing was
+    injected. What a must-not event "raised" is only its doing where it clearly exceeds this: a day
+    has background false alarms, and a window of six hours over every topic catches some of them."""
+    out: Counter[str] = Counter()
+    must_not = [e for e in stream.events if not e.alert]
+    for e in must_not:
+        day = int((e.start - stream.start) // DAY)
+        for other in range(1, int(stream.days)):
+            shift = (other - day) * DAY
+            lo, hi = e.start + shift, e.end + shift + grace
+            if other == day or any(x.start <= hi and lo <= x.end + grace for x in must_not
+                                   if x.topic in ("*", e.topic) or e.topic == "*"):
+                continue
+            out[e.kind] += sum(1 for at, alert in s.false_notes if lo <= at <= hi
+                               and any(e.touches(t) for t in alert_topics(alert)))
+            break
+    return out
+
+
+def report(scores: dict[str, list[Score]], as_json: bool, chance: dict[str, Counter[str]] | None = None) -> None:
     """Per language: event kinds across seeds, false notifications per rule, medians."""
     summary = {}
     for lang, rows in scores.items():
         print(f"\n{lang}: per event kind, {len(rows)} seeds")
-        print(f"  {'kind':<16} {'alert?':>6} {'events':>6} {'detected':>8} {'raised':>6} {'median delay':>12}  rules")
+        print(f"  {'kind':<16} {'alert?':>6} {'events':>6} {'detected':>8} {'raised':>6} {'by chance':>9} "
+              f"{'median delay':>12}  rules")
         kinds: dict[str, dict[str, object]] = {}
         for s in rows:
             for kind, k in s.by_kind().items():
@@ -167,7 +192,8 @@ def report(scores: dict[str, list[Score]], as_json: bool) -> None:
             delays = k["delays"]
             med = f"{statistics.median(delays):.1f}" if delays else "-"  # type: ignore[arg-type]
             print(f"  {kind:<16} {'yes' if k['alert'] else 'no':>6} {k['events']:>6} "
-                  f"{k['detected'] if k['alert'] else '':>8} {k['raised'] if not k['alert'] else '':>6} {med:>12}  "
+                  f"{k['detected'] if k['alert'] else '':>8} {k['raised'] if not k['alert'] else '':>6} "
+                  f"{(chance or {}).get(lang, Counter())[kind] if not k['alert'] else '':>9} {med:>12}  "
                   f"{', '.join(sorted(k['rules']))}")  # type: ignore[arg-type]
         by_rule: Counter[str] = Counter()
         for s in rows:
@@ -175,7 +201,7 @@ def report(scores: dict[str, list[Score]], as_json: bool) -> None:
         per_day = [s.false_per_topic_day for s in rows]
         print(f"  false notifications per topic-day: median {statistics.median(per_day):.2f} "
               f"(seeds: {', '.join(f'{v:.2f}' for v in per_day)}); alerts in them by rule: {dict(by_rule)}")
-        summary[lang] = {"false_per_topic_day": per_day, "kinds": {k: {**v, "rules": sorted(v["rules"])}  # type: ignore[call-overload]
+        summary[lang] = {"false_per_topic_day": per_day, "by_chance": dict((chance or {}).get(lang, Counter())), "kinds": {k: {**v, "rules": sorted(v["rules"])}  # type: ignore[call-overload]
                                                                      for k, v in kinds.items()}}
     if as_json:
         print(json.dumps(summary))

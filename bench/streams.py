@@ -8,7 +8,10 @@ Events are written beside the stream as ``KnownEvent`` records, the same file fo
 ``monitor backtest --events`` reads:
 
 * alert expected: volume x2 / x3 / x5 for 30 minutes; the negative share 20 points up for 30
-  minutes at flat volume; a slow slide of the negative share over three hours; an emerging
+  minutes at flat volume (these two, volume x3 and the share, are the kinds the detection bar
+  speaks of, "on a topic with at least one message a minute": they are placed only where the
+  topic's usual traffic, news and chat, holds that rate all event long; the others fall on any
+  busy topic, quiet ones included); a slow slide of the negative share over three hours; an emerging
   topic (one that only chat feeds, a fraction of a message a minute, gets five stories a minute
   for an hour);
 * no alert expected: one story copied 50 times in ten minutes; a topic silent for an hour,
@@ -26,7 +29,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from bench.texts import Text
 from monitor.scoring import KnownEvent
@@ -37,6 +40,8 @@ CHAT_PEAK_PER_MINUTE = 4.0
 EMERGING_PER_MINUTE = 5.0
 QUIET_DAY = 0.6  # a weekend's share of a weekday's volume
 SYNDICATION_SHARE = 0.03  # of news messages, a copy of a story from the last few minutes
+BAR_KINDS = ("volume-x3", "negative-share")  # placed where the topic's usual rate is at least BAR_RATE
+BAR_RATE = 1.0  # messages a minute
 
 
 def activity(t: float) -> float:
@@ -102,8 +107,11 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
-def _plan_events(rng: random.Random, topics: list[str], rare: str, days: float) -> list[KnownEvent]:
-    """Every kind once, on days 2 and later, in working hours, no two within an hour of each other."""
+def _plan_events(rng: random.Random, topics: list[str], rare: str, days: float,
+                 usual_rate: Callable[[str, float], float]) -> list[KnownEvent]:
+    """Every kind once, on days 2 and later, in working hours, no two within an hour of each other;
+    the ``BAR_KINDS`` only on a topic whose ``usual_rate`` (messages a minute) stays at ``BAR_RATE``
+    or more through the event."""
     kinds: list[tuple[str, float, bool]] = [  # (kind, minutes, alert expected)
         ("slow-slide", 240, True), ("volume-x2", 30, True), ("volume-x3", 30, True), ("volume-x5", 30, True),
         ("negative-share", 30, True), ("emerging", 60, True), ("syndicated", 10, False), ("silence", 60, False),
@@ -117,10 +125,17 @@ def _plan_events(rng: random.Random, topics: list[str], rare: str, days: float) 
             if kind == "slow-slide":
                 start = math.floor(start / DAY) * DAY + 9 * 3600.0  # through a working day's afternoon
             end = start + minutes * 60.0
-            if all(start >= e.end + 3600 or end + 3600 <= e.start for e in events):
-                topic = rare if kind == "emerging" else rng.choice(busy)
-                events.append(KnownEvent(kind, topic, start, end, alert))
-                break
+            if not all(start >= e.end + 3600 or end + 3600 <= e.start for e in events):
+                continue
+            eligible = busy
+            if kind in BAR_KINDS:
+                minutes_in = [start + 60.0 * i for i in range(minutes)]
+                eligible = [t for t in busy if min(usual_rate(t, m) for m in minutes_in) >= BAR_RATE]
+                if not eligible:
+                    continue
+            topic = rare if kind == "emerging" else rng.choice(eligible)
+            events.append(KnownEvent(kind, topic, start, end, alert))
+            break
     # the quieter day is scored where a change of daily volume could alert: each morning's rise, the
     # quiet one and the next (a whole day would also count every background false alarm of that day)
     quiet = quiet_day(days)
@@ -157,8 +172,14 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
     chat_cycles = {t: _Cycle(texts, rng) for t, texts in chat_by_topic.items() if texts}
     chat_negatives = {t: _Cycle(neg, rng) for t, texts in chat_by_topic.items()
                       if (neg := [x for x in texts if x.sentiment == "negative"])}
-    events = _plan_events(rng, topics, rare, days)
     quiet = quiet_day(days)
+    chat_rate = {t: CHAT_PEAK_PER_MINUTE * len(chat_by_topic[t]) / max(1, len(pools[f"{lang}-chat"])) for t in topics}
+
+    def usual_rate(topic: str, t: float) -> float:
+        """A topic's expected messages a minute at ``t`` with no event: its news and its share of the chat."""
+        return (peak[topic] + chat_rate[topic]) * activity(t) * (QUIET_DAY if quiet <= t < quiet + DAY else 1.0)
+
+    events = _plan_events(rng, topics, rare, days, usual_rate)
     messages: list[tuple[float, Text]] = []
     recent: list[Text] = []
     stories: dict[KnownEvent, Text] = {}
