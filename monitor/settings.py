@@ -496,9 +496,9 @@ Sensitivity = Literal["low", "medium", "high"]
 
 # per preset: (volume z, negative-share alarm level h, negative-share min rise, drift alarm level h)
 _PRESETS: dict[str, tuple[float, float, float, float]] = {
-    "low": (5.0, 12.0, 0.15, 12.0),
-    "medium": (4.0, 10.0, 0.10, 8.0),
-    "high": (3.5, 8.0, 0.08, 6.0),
+    "low": (5.0, 10.0, 0.15, 12.0),
+    "medium": (4.0, 8.0, 0.10, 8.0),
+    "high": (3.5, 7.0, 0.08, 6.0),
 }
 
 
