@@ -4,6 +4,7 @@
 #   deploy/local-kafka.sh start|stop|status|bootstrap
 #   deploy/local-kafka.sh topics ARGS...   # kafka-topics.sh ARGS (e.g. --bootstrap-server ... --list)
 #   deploy/local-kafka.sh configs ARGS...  # kafka-configs.sh ARGS (e.g. client quotas)
+#   deploy/local-kafka.sh acls ARGS...     # kafka-acls.sh ARGS (with KAFKA_AUTHORIZER=1)
 #
 # The broker's jars come from Maven Central once (org.apache.kafka:kafka_2.13 with its
 # dependencies) into $TEXTMON_CACHE/kafka-$KAFKA_VERSION; each start gets a fresh log dir
@@ -18,6 +19,10 @@
 # KAFKA_SASL_SSL_DIR: a folder with ca.pem, server.pem and server.key (unencrypted PKCS#8); when set, the
 # client port speaks SASL_SSL with SCRAM-SHA-512 for the user KAFKA_SCRAM_USER / KAFKA_SCRAM_PASSWORD
 # (the broker talks to itself in plain text on KAFKA_PORT + 2, loopback only).
+# KAFKA_SCRAM_MORE_USERS: more SCRAM users on that port, "name=password" separated by spaces.
+# KAFKA_AUTHORIZER=1 (with KAFKA_SASL_SSL_DIR): ACLs are enforced (StandardAuthorizer, nothing allowed
+# without one); KAFKA_SCRAM_USER and the plain-text loopback port are super users, the other users
+# may do only what `acls` grants them.
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -63,7 +68,7 @@ EOF
 }
 
 # kafka-topics.sh without a Kafka distribution: the tools jar beside the broker's own libraries.
-topics() {
+tools_jar() {
   fetch
   if [[ ! -f "$KAFKA_HOME/tools/.complete" ]]; then
     echo "fetching org.apache.kafka:kafka-tools $KAFKA_VERSION from Maven Central into $KAFKA_HOME/tools" >&2
@@ -83,8 +88,12 @@ EOF
     touch "$KAFKA_HOME/tools/.complete"
     rm -rf "$tmp"
   fi
+}
+
+tool() {
+  tools_jar
   java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" \
-    -cp "$KAFKA_HOME/libs/*:$KAFKA_HOME/tools/*" org.apache.kafka.tools.TopicCommand "$@"
+    -cp "$KAFKA_HOME/libs/*:$KAFKA_HOME/tools/*" "$@"
 }
 
 # kafka-configs.sh (client quotas, topic and broker configs): the broker's own libraries hold it.
@@ -120,6 +129,10 @@ start() {
   if [[ -n "${KAFKA_SASL_SSL_DIR:-}" ]]; then
     listeners="SASL_SSL://127.0.0.1:$KAFKA_PORT,PLAINTEXT://127.0.0.1:$((KAFKA_PORT + 2))"
     scram=(--add-scram "SCRAM-SHA-512=[name=${KAFKA_SCRAM_USER:?},password=${KAFKA_SCRAM_PASSWORD:?}]")
+    local more
+    for more in ${KAFKA_SCRAM_MORE_USERS:-}; do
+      scram+=(--add-scram "SCRAM-SHA-512=[name=${more%%=*},password=${more#*=}]")
+    done
     cat "$KAFKA_SASL_SSL_DIR/server.key" "$KAFKA_SASL_SSL_DIR/server.pem" >"$KAFKA_DATA/keystore.pem"
   fi
   cat >"$KAFKA_DATA/server.properties" <<EOF
@@ -153,6 +166,13 @@ ssl.truststore.type=PEM
 ssl.truststore.location=$KAFKA_SASL_SSL_DIR/ca.pem
 ssl.client.auth=none
 EOF
+    if [[ "${KAFKA_AUTHORIZER:-0}" == "1" ]]; then
+      cat >>"$KAFKA_DATA/server.properties" <<EOF
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:ANONYMOUS;User:$KAFKA_SCRAM_USER
+EOF
+    fi
   fi
   if [[ ! -f "$KAFKA_DATA/logs/meta.properties" ]]; then
     local cluster_id
@@ -195,7 +215,8 @@ case "${1:-}" in
   status) status ;;
   fetch) fetch ;;
   bootstrap) echo "$BOOTSTRAP" ;;
-  topics) shift; topics "$@" ;;
+  topics) shift; tool org.apache.kafka.tools.TopicCommand "$@" ;;
   configs) shift; configs "$@" ;;
-  *) echo "usage: $0 start|stop|status|fetch|bootstrap|topics ARGS...|configs ARGS..." >&2; exit 2 ;;
+  acls) shift; tool org.apache.kafka.tools.AclCommand "$@" ;;
+  *) echo "usage: $0 start|stop|status|fetch|bootstrap|topics ARGS...|configs ARGS...|acls ARGS..." >&2; exit 2 ;;
 esac

@@ -4,11 +4,12 @@ definitions): made if missing, read whole from the beginning without a consumer 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (ClusterAuthorizationFailedError, KafkaError, TopicAlreadyExistsError,
-                             TopicAuthorizationFailedError)
+                             TopicAuthorizationFailedError, for_code)
 
 from monitor.kafka_config import KafkaAccessError, common_kwargs
 from monitor.logs import get_logger
@@ -31,16 +32,29 @@ async def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int = PARTI
     try:
         if topic in await admin.list_topics():
             return
-        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=TOPIC_CONFIG)])
+        # the admin client returns the broker's answer per topic rather than raising it: a refusal has to
+        # be read from the response, or it passes for a topic made
+        response = await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=TOPIC_CONFIG)])
+        raise_topic_errors(response.topic_errors)
         log.info("compacted topic created", topic=topic, config=TOPIC_CONFIG)
     except TopicAlreadyExistsError:
         pass
     except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
-        raise KafkaAccessError(f"topic {topic} does not exist and this client may not create it: create it "
-                               f"compacted (cleanup.policy=compact), or name another: {exc!r}"
+        raise KafkaAccessError(f"topic {topic} does not exist (or this client may not describe it) and this client "
+                               f"may not create it: create it compacted (cleanup.policy=compact) and grant this "
+                               f"client Describe, Read and Write on it, or name another: {exc!r}"
                                + (f" ({setting})" if setting else "")) from None
     finally:
         await admin.close()
+
+
+def raise_topic_errors(topic_errors: list[tuple[Any, ...]]) -> None:
+    """Raise the first error of a CreateTopics response's ``(topic, error_code[, message])`` entries."""
+    for entry in topic_errors:
+        code = entry[1]
+        if code:
+            message = entry[2] if len(entry) > 2 and entry[2] else ""
+            raise for_code(code)(f"{entry[0]}: {message}".rstrip(": "))
 
 
 async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
