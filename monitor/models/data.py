@@ -228,13 +228,7 @@ def zh_inews(seed: int = 13, body_chars: int = 400) -> Splits:
 def generic(path: Path, seed: int = 13, val: float = 0.1, test: float = 0.1,
             labels: Sequence[str] | None = None) -> Splits:
     """CSV (header with ``text``, ``label``) or JSONL (objects with ``text``, ``label``)."""
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
-    if path.suffix == ".jsonl":
-        recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    else:
-        with path.open(encoding="utf-8", newline="") as fh:
-            recs = list(csv.DictReader(fh))
+    recs = _records(path)
     try:
         rows = [Example(normalise_text(str(r["text"])), str(r["label"]).strip()) for r in recs]
     except KeyError as exc:
@@ -244,6 +238,22 @@ def generic(path: Path, seed: int = 13, val: float = 0.1, test: float = 0.1,
     tr, va, te = stratified_split(rows, val, test, seed)
     return Splits(order, tr, va, te, {"package": path.name, "version": "-", "license": "-"},
                   [f"{dropped} exact duplicates dropped"])
+
+
+def _records(path: Path) -> list[dict[str, object]]:
+    """The rows of a CSV (with a header) or JSONL file, as read."""
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def read_texts(path: Path) -> list[str]:
+    """The normalised text of every row of a CSV/JSONL file, whatever its labels (a topic file's rows carry
+    ``topics``, not ``label``)."""
+    return [t for r in _records(path) if (t := normalise_text(str(r.get("text") or "")))]
 
 
 def _package_file(module: str, *parts: str) -> Path:

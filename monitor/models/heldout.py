@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
-from monitor.models.data import HAND_LABELLED as DATA, DataError, Example, Splits, read_rows
+from monitor.models.data import HAND_LABELLED as DATA, DataError, Example, Splits, read_texts
 
 FILES = ("fin_sentiment_en.jsonl", "fin_sentiment_zh.jsonl")
 _LOOSE = re.compile(r"[\W_]+", re.UNICODE)
@@ -32,7 +32,7 @@ def file_keys(names: Iterable[str]) -> frozenset[str]:
         if not path.is_file():
             raise DataError(f"{path} is missing: train from a checkout that has tests/data, so the "
                             "hand-labelled financial texts are known to training")
-        out.update(loose(r.text) for r in read_rows(path))
+        out.update(loose(t) for t in read_texts(path))
     return frozenset(k for k in out if k)
 
 

