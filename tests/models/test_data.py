@@ -98,6 +98,18 @@ def test_zh_inews_uses_package_splits_without_title_overlap() -> None:
     assert any("sharing a test title dropped" in n for n in sp.notes)
 
 
+def test_zh_inews_titles_are_training_titles_only_with_their_articles_labels() -> None:
+    full, titles = data.zh_inews(), data.zh_inews_titles()
+    label_of = {r.key: r.label for r in full.train}
+    assert titles.val == [] and titles.test == []
+    assert len(titles.train) > 5000
+    assert all(label_of[r.text] == r.label for r in titles.train)
+    # titles of validation and test articles never train, also not in their short form
+    assert not {r.text for r in titles.train} & {r.key for r in full.val + full.test}
+    # scoring a spec with the view reads zh-inews's own validation and test rows, once
+    assert data.load("zh-inews+zh-inews-titles", train=False).test == full.test
+
+
 def test_bbc_has_five_topics_and_no_duplicates() -> None:
     sp = data.bbc()
     assert Counter(r.label for r in sp.test).keys() == set(data.BBC_TOPICS)
