@@ -335,7 +335,7 @@ def _weight(spec: str, text: str) -> float:
     return weight
 
 
-def combine(parts: Sequence[tuple[Splits, float]]) -> Splits:
+def combine(parts: Sequence[tuple[Splits, float]], seed: int = 13) -> Splits:
     """Concatenate data sets into one task: labels in first-seen order, train rows repeated as asked
     (a fractional weight adds a fixed random sample: ``*2.5`` is every row twice and half of them once more)."""
     labels: list[str] = []
@@ -343,7 +343,7 @@ def combine(parts: Sequence[tuple[Splits, float]]) -> Splits:
     for sp, repeat in parts:
         labels += [lab for lab in sp.labels if lab not in labels]
         whole, part = int(repeat), repeat - int(repeat)
-        out.train += sp.train * whole + random.Random(len(sp.train)).sample(sp.train, round(part * len(sp.train)))
+        out.train += sp.train * whole + random.Random(f"{seed}-{len(sp.train)}").sample(sp.train, round(part * len(sp.train)))
         out.val += sp.val
         out.test += sp.test
         for k, v in sp.source.items():
@@ -370,7 +370,7 @@ def load(spec: str, seed: int = 13, train: bool = True) -> Splits:
             name, _, times = part.partition("*")
             if train or name not in TRAIN_ONLY:
                 parts.append((load(name, seed, train), _weight(spec, times)))
-        return combine(parts)
+        return combine(parts, seed)
     if spec in ADAPTERS:
         return ADAPTERS[spec](seed=seed)
     return generic(Path(spec), seed=seed)
