@@ -1,6 +1,6 @@
 """Detection quality of the product as shipped: real texts, the real models, the default settings.
 
-    python bench/detection.py [--seeds 1,2,3] [--langs en,zh] [--days 4] [--sensitivity medium]
+    python bench/detection.py [--seeds 1,2,3] [--langs en,zh] [--days 4] [--weekend 0.2] [--sensitivity medium]
                               [--write-stream DIR] [--json]
 
 For each language and seed, ``bench/streams.py`` builds days of message-level traffic from real
@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--langs", default="en,zh")
     parser.add_argument("--days", type=float, default=4.0)
+    parser.add_argument("--weekend", type=float, default=None,
+                        help="Saturdays and Sundays at this share of a weekday's volume (streams start on a Monday; "
+                             "use with --days 15 or more)")
     parser.add_argument("--sensitivity", default=None, help="low | medium | high (default: the settings' default)")
     parser.add_argument("--write-stream", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
@@ -98,7 +101,7 @@ def main() -> None:
     chance: dict[str, Counter[str]] = {}
     for lang in langs:
         for seed in (int(s) for s in args.seeds.split(",")):
-            stream = build_stream(pools, lang, seed, args.days)
+            stream = build_stream(pools, lang, seed, args.days, weekend=args.weekend)
             if args.write_stream:
                 write_stream(stream, args.write_stream)
             s, sent, seconds = run(stream, settings, features)

@@ -150,8 +150,9 @@ def quiet_day(days: float) -> float:
 
 
 def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float = 4.0,
-                 peak_per_minute: float = 10.0) -> Stream:
-    """Days of traffic for one language with events; deterministic for a seed."""
+                 peak_per_minute: float = 10.0, weekend: float | None = None) -> Stream:
+    """Days of traffic for one language with events; deterministic for a seed. ``weekend``: Saturdays
+    and Sundays (the stream starts on a Monday) carry that share of a weekday's volume."""
     rng = random.Random(f"{lang}-{seed}")
     news = pools[f"{lang}-news"]
     by_topic: dict[str, list[Text]] = {}
@@ -175,9 +176,16 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
     quiet = quiet_day(days)
     chat_rate = {t: CHAT_PEAK_PER_MINUTE * len(chat_by_topic[t]) / max(1, len(pools[f"{lang}-chat"])) for t in topics}
 
+    def day_scale(t: float) -> float:
+        """The day's share of a weekday's volume: the quiet day's, a weekend's."""
+        scale = QUIET_DAY if quiet <= t < quiet + DAY else 1.0
+        if weekend is not None and int((t - START) // DAY) % 7 >= 5:
+            scale *= weekend
+        return scale
+
     def usual_rate(topic: str, t: float) -> float:
         """A topic's expected messages a minute at ``t`` with no event: its news and its share of the chat."""
-        return (peak[topic] + chat_rate[topic]) * activity(t) * (QUIET_DAY if quiet <= t < quiet + DAY else 1.0)
+        return (peak[topic] + chat_rate[topic]) * activity(t) * day_scale(t)
 
     events = _plan_events(rng, topics, rare, days, usual_rate)
     messages: list[tuple[float, Text]] = []
@@ -185,10 +193,9 @@ def build_stream(pools: dict[str, list[Text]], lang: str, seed: int, days: float
     stories: dict[KnownEvent, Text] = {}
     end = START + days * DAY
     for minute_start in range(int(START), int(end), 60):
-        t0, scale = float(minute_start), activity(minute_start)
+        t0 = float(minute_start)
+        scale = activity(t0) * day_scale(t0)
         active = [e for e in events if e.start <= t0 < e.end]
-        if quiet <= t0 < quiet + DAY:
-            scale *= QUIET_DAY
         for topic in topics:
             rate = peak[topic] * scale
             ev = {e.kind: e for e in active if e.topic == topic}

@@ -1,7 +1,8 @@
 """What is normal for a topic, learned online from closed buckets.
 
 Per topic: a level of (deseasonalised) message count per bucket with an hour-of-day
-profile once a day of history exists (multiplicative, Holt-Winters style), the dispersion
+profile once a day of history exists and a day-of-week factor once every weekday has been seen
+whole (multiplicative, Holt-Winters style), the dispersion
 of counts around that expectation, the usual share of negative messages, and the usual
 mean sentiment with its spread. All are exponentially weighted so the baseline follows
 slow change; surges are clipped before they are learned so an alert does not teach the
@@ -16,16 +17,23 @@ the spread of counts within each hour of the first day. And a bucket further tha
 or one long surge would leave the topic deaf for hours after it; unless outliers come on both
 sides within ``TWO_SIDED_BUCKETS`` of each other, which is noisier traffic, not an event
 (without that, a topic whose noise grew tenfold would take days to learn it).
+
+Weekends: a drop beyond 3 sd is learnt ten times more slowly (it may be an outage), so without the
+day-of-week factor a weekend at a tenth of weekday volume keeps most of the weekday level, and a
+Sunday surge of five times Sunday's volume stays under it. The factor is each weekday's total over a
+whole UTC day against the week's mean, learnt per weekday over weeks (``weekday_halflife_weeks``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
 HOURS = 24
+DAYS = 7
+FULL_DAY = 0.9  # share of a day's buckets that must have been closed for its total to teach its weekday
 # beyond this many standard deviations a bucket is an event, not noise; the alert engine clips surges
 # here too, before they are learned
 OUTLIER_SD = 3.0
@@ -35,6 +43,16 @@ TWO_SIDED_BUCKETS = 12
 def hour_of_day(t: float) -> int:
     """UTC hour of an event time."""
     return datetime.fromtimestamp(t, tz=timezone.utc).hour
+
+
+def day_number(t: float) -> int:
+    """Days since the epoch (UTC) of an event time."""
+    return math.floor(t / 86400.0)
+
+
+def weekday_of_day(day: int) -> int:
+    """Monday 0 .. Sunday 6 of a day number (1970-01-01 was a Thursday)."""
+    return (day + 3) % DAYS
 
 
 @dataclass(slots=True)
@@ -47,6 +65,8 @@ class BaselineConfig:
     seasonal_halflife_days: float = 3.0
     warmup_buckets: int = 60
     profile_after_days: float = 1.0
+    weekly: bool = True  # learn a day-of-week factor once each weekday has been seen whole
+    weekday_halflife_weeks: float = 3.0
 
     def alpha(self, halflife: float) -> float:
         """Per-bucket weight of a new observation for a given half-life."""
@@ -78,10 +98,21 @@ class TopicBaseline:
     sent_tau2: float = 0.0  # spread of bucket means beyond what their message counts explain
     last_high_outlier: int = -(10**9)  # age at the last bucket above OUTLIER_SD, once the profile exists
     last_low_outlier: int = -(10**9)
+    weekday: list[float] = field(default_factory=lambda: [1.0] * DAYS)  # day-of-week factors, mean 1
+    weekday_ready: bool = False
+    day_totals: list[float] = field(default_factory=lambda: [0.0] * DAYS)  # per weekday, weighted over weeks
+    days_seen: list[int] = field(default_factory=lambda: [0] * DAYS)  # whole days learnt per weekday
+    day: int = -1  # day number of the day being summed
+    day_sum: float = 0.0
+    day_buckets: int = 0
+
+    def week_factor(self, t: float) -> float:
+        """The day-of-week factor at event time ``t`` (1 until every weekday has been seen whole)."""
+        return self.weekday[weekday_of_day(day_number(t))] if self.weekday_ready else 1.0
 
     def expected(self, t: float) -> float:
         """Expected messages in the bucket at event time ``t``."""
-        return self.level * (self.profile[hour_of_day(t)] if self.profile_ready else 1.0)
+        return self.level * (self.profile[hour_of_day(t)] if self.profile_ready else 1.0) * self.week_factor(t)
 
     @property
     def negative_share(self) -> float:
@@ -94,6 +125,8 @@ class TopicBaseline:
         ``sentiment_n`` messages gave ``mean_sentiment``, with ``message_variance`` between them."""
         # early on, weight like a running mean so the first noisy buckets do not anchor the baseline
         a = max(cfg.alpha(cfg.halflife_buckets), 1.0 / (self.age + 1))
+        if cfg.weekly:
+            self._count_day(t, cfg)
         hour = hour_of_day(t)
         expected = self.expected(t)
         if self.age == 0:
@@ -103,13 +136,19 @@ class TopicBaseline:
             ratio = resid * resid / max(expected, 1.0)
             if self._teaches_noise(resid, ratio):
                 self.dispersion = max(1.0, (1 - a) * self.dispersion + a * ratio)
-            season = self.profile[hour] if self.profile_ready else 1.0
+            season = (self.profile[hour] if self.profile_ready else 1.0) * self.week_factor(t)
             # a bucket far below its expectation is an outage or a pause (a feed down, a topic gone quiet for
             # an hour): learnt at a tenth of the weight, so that traffic coming back is not a "surge"; a
             # lasting drop is still learnt, ten times more slowly
             w = a / 10 if resid < 0 and ratio >= OUTLIER_SD**2 * self.dispersion else a
+            # a day with a fraction of the week's usual volume says that much less about the day-free level:
+            # at full weight, a weekend night's few stories (each worth hundreds of expected ones) swing it
+            w *= min(1.0, self.week_factor(t))
             self.level = (1 - w) * self.level + w * count / max(season, 0.05)
-        self._learn_profile(hour, count, cfg)
+        self._learn_profile(hour, count / self.week_factor(t), cfg)
+        if cfg.weekly:
+            self.day_sum += count
+            self.day_buckets += 1
         s = max(cfg.alpha(cfg.share_halflife_buckets), 1.0 / (self.age + 1))
         if self.age == 0:
             self.neg_rate, self.all_rate = negative, count
@@ -154,6 +193,28 @@ class TopicBaseline:
         else:
             self.last_low_outlier = self.age
         return self.age - min(self.last_high_outlier, self.last_low_outlier) <= TWO_SIDED_BUCKETS
+
+    def _count_day(self, t: float, cfg: BaselineConfig) -> None:
+        """At the first bucket of a new UTC day, learn the day that ended into its weekday's total, if
+        it was seen whole; once every weekday has been, the factors follow the totals."""
+        day = day_number(t)
+        if day == self.day:
+            return
+        buckets_per_day = 86400.0 / cfg.bucket_seconds
+        if self.day >= 0 and day == self.day + 1 and self.day_buckets >= FULL_DAY * buckets_per_day:
+            wd = weekday_of_day(self.day)
+            g = cfg.alpha(cfg.weekday_halflife_weeks)
+            self.day_totals[wd] = self.day_sum if self.days_seen[wd] == 0 else (
+                (1 - g) * self.day_totals[wd] + g * self.day_sum)
+            self.days_seen[wd] += 1
+            mean = sum(self.day_totals) / DAYS
+            if all(self.days_seen) and mean > 0:
+                if not self.weekday_ready:
+                    # the level has followed the day that ended: from now on it is a day-free level
+                    self.level /= max(0.05, self.day_totals[wd] / mean)
+                self.weekday = [max(0.05, total / mean) for total in self.day_totals]
+                self.weekday_ready = True
+        self.day, self.day_sum, self.day_buckets = day, 0.0, 0
 
     def _learn_profile(self, hour: int, count: float, cfg: BaselineConfig) -> None:
         buckets_per_day = 86400.0 / cfg.bucket_seconds
@@ -202,5 +263,7 @@ class TopicBaseline:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TopicBaseline:
-        """Inverse of ``to_state``."""
-        return cls(**state)
+        """Inverse of ``to_state``. Fields a later version added are left out, so that a checkpoint
+        survives going back one release; fields missing from an older one take their defaults."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in state.items() if k in known})
