@@ -19,8 +19,8 @@ sides within ``TWO_SIDED_BUCKETS`` of each other, which is noisier traffic, not 
 (without that, a topic whose noise grew tenfold would take days to learn it).
 
 Weekends: a drop beyond 3 sd is learnt ten times more slowly (it may be an outage), so without the
-day-of-week factor a weekend at a tenth of weekday volume keeps most of the weekday level, and a
-Sunday surge of five times Sunday's volume stays under it. The factor is each weekday's total over a
+day-of-week factor a busy topic's weekend at a tenth of weekday volume keeps much of the weekday
+level, a Sunday surge of five times Sunday's volume stays under it, and the return on Monday fires. The factor is each weekday's total over a
 whole UTC day against the week's mean, learnt per weekday over weeks (``weekday_halflife_weeks``).
 """
 
@@ -127,6 +127,10 @@ class TopicBaseline:
         a = max(cfg.alpha(cfg.halflife_buckets), 1.0 / (self.age + 1))
         if cfg.weekly:
             self._count_day(t, cfg)
+        elif self.weekday_ready:
+            # turned off after the factors were learnt: back to a level that follows the day
+            self.level *= self.week_factor(t)
+            self.weekday, self.weekday_ready = [1.0] * DAYS, False
         hour = hour_of_day(t)
         expected = self.expected(t)
         if self.age == 0:

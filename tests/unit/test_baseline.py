@@ -200,3 +200,13 @@ def test_checkpoints_load_across_one_release_either_way() -> None:
     assert not restored.weekday_ready and restored.level == b.level and restored.profile == b.profile
     # written by a later release with a field this one does not know: loads, without it
     assert TopicBaseline.from_state({**state, "a_later_field": [1, 2]}) == b
+
+
+def test_turning_the_weekday_factor_off_goes_back_to_a_level_that_follows_the_day() -> None:
+    counts = [(t, float(c)) for t, c in weekly_counts(6, 13, weekend=0.2)]
+    b = learn(counts)
+    assert b.weekday_ready
+    saturday_noon = MONDAY + 12 * 86400 + 12 * 3600
+    before = b.expected(saturday_noon)
+    b.update(saturday_noon, before, 0.3 * before, None, BaselineConfig(bucket_seconds=BUCKET, weekly=False))
+    assert not b.weekday_ready and abs(b.expected(saturday_noon) / before - 1) < 0.05
