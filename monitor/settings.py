@@ -260,8 +260,10 @@ class TrendSettings(_Frozen):
     halflife_buckets: float = Field(120.0, gt=0)
     share_halflife_buckets: float = Field(720.0, gt=0)
     seasonal_profile: bool = True
-    # a day-of-week factor once each weekday has been seen whole (needs seasonal_profile)
-    weekly_profile: bool = True
+    # a day-of-week factor once each weekday has been seen whole (needs seasonal_profile); days begin at
+    # day_start_utc_hour, which should be the feed's local midnight in UTC (5 for New York in winter)
+    weekly_profile: bool = False
+    day_start_utc_hour: int = Field(0, ge=0, le=23)
     dedup_window_seconds: float = Field(3600.0, ge=0)
     dedup_max_distance: int = Field(3, ge=0, le=16)
     # a hard cap on remembered fingerprints (about 200 bytes each), whatever the event times say

@@ -26,7 +26,7 @@ def trend_config(settings: Settings) -> TrendConfig:
             bucket_seconds=t.bucket_seconds, halflife_buckets=t.halflife_buckets,
             share_halflife_buckets=t.share_halflife_buckets, warmup_buckets=t.warmup_buckets,
             profile_after_days=1.0 if t.seasonal_profile else float("inf"),
-            weekly=t.seasonal_profile and t.weekly_profile,
+            weekly=t.seasonal_profile and t.weekly_profile, day_start_hour=t.day_start_utc_hour,
         ),
     )
 

@@ -20,8 +20,12 @@ sides within ``TWO_SIDED_BUCKETS`` of each other, which is noisier traffic, not 
 
 Weekends: a drop beyond 3 sd is learnt ten times more slowly (it may be an outage), so without the
 day-of-week factor a busy topic's weekend at a tenth of weekday volume keeps much of the weekday
-level, a Sunday surge of five times Sunday's volume stays under it, and the return on Monday fires. The factor is each weekday's total over a
-whole UTC day against the week's mean, learnt per weekday over weeks (``weekday_halflife_weeks``).
+level, a Sunday surge of five times Sunday's volume stays under it, and the return on Monday fires.
+The factor (opt-in: ``BaselineConfig.weekly``) is each weekday's total over a whole day against the
+week's mean, learnt per weekday over weeks (``weekday_halflife_weeks``). A day begins at
+``day_start_hour`` UTC, which should be the feed's local midnight: the factor covers whole days, so
+the hours between the true change of day and the configured one are judged against the wrong day
+(a New York feed counted in UTC days has Friday evening's traffic at Saturday's volume).
 """
 
 from __future__ import annotations
@@ -65,7 +69,8 @@ class BaselineConfig:
     seasonal_halflife_days: float = 3.0
     warmup_buckets: int = 60
     profile_after_days: float = 1.0
-    weekly: bool = True  # learn a day-of-week factor once each weekday has been seen whole
+    weekly: bool = False  # learn a day-of-week factor once each weekday has been seen whole
+    day_start_hour: int = 0  # UTC hour at which the feed's days begin (its local midnight)
     weekday_halflife_weeks: float = 3.0
 
     def alpha(self, halflife: float) -> float:
@@ -105,10 +110,15 @@ class TopicBaseline:
     day: int = -1  # day number of the day being summed
     day_sum: float = 0.0
     day_buckets: int = 0
+    day_start_hour: int = 0  # UTC hour at which the days above begin
+
+    def day_of(self, t: float) -> int:
+        """The number of the day (beginning at ``day_start_hour`` UTC) that holds event time ``t``."""
+        return day_number(t - self.day_start_hour * 3600.0)
 
     def week_factor(self, t: float) -> float:
         """The day-of-week factor at event time ``t`` (1 until every weekday has been seen whole)."""
-        return self.weekday[weekday_of_day(day_number(t))] if self.weekday_ready else 1.0
+        return self.weekday[weekday_of_day(self.day_of(t))] if self.weekday_ready else 1.0
 
     def expected(self, t: float) -> float:
         """Expected messages in the bucket at event time ``t``."""
@@ -125,12 +135,15 @@ class TopicBaseline:
         ``sentiment_n`` messages gave ``mean_sentiment``, with ``message_variance`` between them."""
         # early on, weight like a running mean so the first noisy buckets do not anchor the baseline
         a = max(cfg.alpha(cfg.halflife_buckets), 1.0 / (self.age + 1))
-        if cfg.weekly:
-            self._count_day(t, cfg)
-        elif self.weekday_ready:
-            # turned off after the factors were learnt: back to a level that follows the day
+        if self.weekday_ready and not (cfg.weekly and cfg.day_start_hour == self.day_start_hour):
+            # turned off, or days now begin at another hour: back to a level that follows the day, and
+            # the weekdays are learnt again
             self.level *= self.week_factor(t)
             self.weekday, self.weekday_ready = [1.0] * DAYS, False
+            self.day_totals, self.days_seen, self.day = [0.0] * DAYS, [0] * DAYS, -1
+        if cfg.weekly:
+            self.day_start_hour = cfg.day_start_hour
+            self._count_day(t, cfg)
         hour = hour_of_day(t)
         expected = self.expected(t)
         if self.age == 0:
@@ -199,9 +212,9 @@ class TopicBaseline:
         return self.age - min(self.last_high_outlier, self.last_low_outlier) <= TWO_SIDED_BUCKETS
 
     def _count_day(self, t: float, cfg: BaselineConfig) -> None:
-        """At the first bucket of a new UTC day, learn the day that ended into its weekday's total, if
-        it was seen whole; once every weekday has been, the factors follow the totals."""
-        day = day_number(t)
+        """At the first bucket of a new day, learn the day that ended into its weekday's total, if it
+        was seen whole; once every weekday has been, the factors follow the totals."""
+        day = self.day_of(t)
         if day == self.day:
             return
         buckets_per_day = 86400.0 / cfg.bucket_seconds

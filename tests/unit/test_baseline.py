@@ -18,7 +18,7 @@ CFG = BaselineConfig(bucket_seconds=BUCKET)
 
 
 def learn(counts: list[tuple[float, float]], baseline: TopicBaseline | None = None,
-          until_hour: float = 1e9) -> TopicBaseline:
+          until_hour: float = 1e9, cfg: BaselineConfig = CFG) -> TopicBaseline:
     """Feed closed buckets as the alert engine does: once warm, counts above 3 sd are clipped."""
     b = baseline or TopicBaseline()
     for t, count in counts:
@@ -27,7 +27,7 @@ def learn(counts: list[tuple[float, float]], baseline: TopicBaseline | None = No
         if b.age >= CFG.warmup_buckets:
             expected = b.expected(t)
             count = min(count, expected + OUTLIER_SD * b.count_sd(expected))
-        b.update(t, count, 0.3 * count, None, CFG)
+        b.update(t, count, 0.3 * count, None, cfg)
     return b
 
 
@@ -134,16 +134,20 @@ def test_a_quiet_topics_usual_sentiment_is_the_mean_of_its_messages_not_of_its_f
 
 
 MONDAY = START + 4 * 86400  # 2026-01-05, a Monday
+WEEKLY = BaselineConfig(bucket_seconds=BUCKET, weekly=True)
 
 
-def weekly_counts(seed: int, days: int, weekend: float, surge: tuple[float, float] | None = None) -> list[tuple[float, int]]:
-    """Poisson counts in 5-minute buckets from a Monday: a daily cycle, Saturdays and Sundays at ``weekend``
-    of weekday volume, and five times the usual volume inside ``surge``."""
+def weekly_counts(seed: int, days: int, weekend: float, surge: tuple[float, float] | None = None,
+                  utc_offset_hours: int = 0) -> list[tuple[float, int]]:
+    """Poisson counts in 5-minute buckets from a Monday's midnight: a daily cycle, Saturdays and Sundays at
+    ``weekend`` of weekday volume (days and hours local to ``utc_offset_hours``), five times the volume
+    inside ``surge``."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(int(days * 86400 / BUCKET)):
-        t = MONDAY + i * BUCKET
-        hour, weekday = (t % 86400) / 3600, int((t - MONDAY) // 86400) % 7
+        t = MONDAY - utc_offset_hours * 3600 + i * BUCKET
+        local = t + utc_offset_hours * 3600
+        hour, weekday = (local % 86400) / 3600, int((local - MONDAY) // 86400) % 7
         rate = 100.0 * (1.0 + 0.6 * math.sin(2 * math.pi * (hour - 9) / 24)) * (weekend if weekday >= 5 else 1.0)
         if surge and surge[0] <= t < surge[1]:
             rate *= 5.0
@@ -151,11 +155,25 @@ def weekly_counts(seed: int, days: int, weekend: float, surge: tuple[float, floa
     return out
 
 
+def volume_alerts(counts: list[tuple[float, int]], cfg: BaselineConfig) -> list[float]:
+    """When the volume rule fires over these counts, through the trend store and the alert engine."""
+    store = TrendStore(TrendConfig(bucket_seconds=BUCKET, allowed_lateness_seconds=0, dedup_window_seconds=0,
+                                   market_wide=False, baseline=cfg))
+    engine = AlertEngine([build_rule(RuleSettings(name="volume", detector="volume_surge", window_seconds=BUCKET))],
+                         warmup_buckets=CFG.warmup_buckets)
+    times = []
+    for t, count in counts:
+        store.add_counts("markets", t + 1, {"neutral": count}, 0.0)
+        times += [a.starts_at for a in engine.advance(store, {}, evaluate_open=False) if a.state == "firing"]
+    return times
+
+
 def test_each_weekday_learns_its_own_volume_once_every_weekday_has_been_seen_whole() -> None:
-    counts = weekly_counts(3, 16, weekend=0.2)
-    six_days = learn([(t, float(c)) for t, c in counts[: 6 * 288]])
+    counts = [(t, float(c)) for t, c in weekly_counts(3, 16, weekend=0.2)]
+    assert not learn(counts, cfg=CFG).weekday_ready  # off unless asked for
+    six_days = learn(counts[: 6 * 288], cfg=WEEKLY)
     assert not six_days.weekday_ready and six_days.week_factor(MONDAY + 5.5 * 86400) == 1.0
-    b = learn([(t, float(c)) for t, c in counts])
+    b = learn(counts, cfg=WEEKLY)
     assert b.weekday_ready and b.days_seen == [3, 2, 2, 2, 2, 2, 2]  # the last Tuesday is not over yet
     sunday, monday = MONDAY + 13 * 86400 + 12 * 3600, MONDAY + 14 * 86400 + 12 * 3600
     assert 0.16 <= b.expected(sunday) / b.expected(monday) <= 0.25
@@ -168,45 +186,44 @@ def test_a_sunday_surge_is_found_at_sunday_volume_and_monday_morning_is_no_surge
     # weekday's (a drop is learnt slowly, it may be an outage), and five times Sunday's volume stays under it
     sunday_noon = MONDAY + 13 * 86400 + 12 * 3600
     counts = weekly_counts(4, 15, weekend=0.1, surge=(sunday_noon, sunday_noon + 1800))
-
-    def fired(weekly: bool) -> list[float]:
-        cfg = BaselineConfig(bucket_seconds=BUCKET, weekly=weekly)
-        store = TrendStore(TrendConfig(bucket_seconds=BUCKET, allowed_lateness_seconds=0, dedup_window_seconds=0,
-                                       market_wide=False, baseline=cfg))
-        engine = AlertEngine([build_rule(RuleSettings(name="volume", detector="volume_surge", window_seconds=BUCKET))],
-                             warmup_buckets=CFG.warmup_buckets)
-        times = []
-        for t, count in counts:
-            store.add_counts("markets", t + 1, {"neutral": count}, 0.0)
-            times += [a.starts_at for a in engine.advance(store, {}, evaluate_open=False) if a.state == "firing"]
-        return times
-
-    found = fired(weekly=True)
+    found = volume_alerts(counts, WEEKLY)
     assert len(found) == 1 and sunday_noon < found[0] <= sunday_noon + BUCKET  # as its first bucket closed
     # without it: the surge is missed, and the step back to weekday volume after the first weekend fires
-    without = fired(weekly=False)
+    without = volume_alerts(counts, CFG)
     assert not [t for t in without if sunday_noon < t <= sunday_noon + 1800]
     assert [t for t in without if MONDAY + 7 * 86400 <= t < MONDAY + 7.5 * 86400]
 
 
+def test_days_must_begin_at_the_feeds_local_midnight() -> None:
+    # a New York feed (UTC-5): its Friday evening is UTC Saturday 00:00-05:00, at weekday volume
+    counts = weekly_counts(7, 15, weekend=0.1, utc_offset_hours=-5)
+    assert volume_alerts(counts, BaselineConfig(bucket_seconds=BUCKET, weekly=True, day_start_hour=5)) == []
+    # counted in UTC days, that evening is judged against Saturday's volume and fires
+    second_friday_evening = MONDAY + 12 * 86400  # UTC Saturday 00:00
+    fired = volume_alerts(counts, WEEKLY)
+    assert any(second_friday_evening <= t < second_friday_evening + 5 * 3600 for t in fired)
+
+
 def test_checkpoints_load_across_one_release_either_way() -> None:
-    b = learn([(t, float(c)) for t, c in weekly_counts(5, 9, weekend=0.3)])
+    b = learn([(t, float(c)) for t, c in weekly_counts(5, 9, weekend=0.3)], cfg=WEEKLY)
     assert b.weekday_ready
     state = b.to_state()
     # written before the day-of-week factor: the factor starts over, the rest is kept
     older = {k: v for k, v in state.items() if k not in ("weekday", "weekday_ready", "day_totals", "days_seen",
-                                                         "day", "day_sum", "day_buckets")}
+                                                         "day", "day_sum", "day_buckets", "day_start_hour")}
     restored = TopicBaseline.from_state(older)
     assert not restored.weekday_ready and restored.level == b.level and restored.profile == b.profile
     # written by a later release with a field this one does not know: loads, without it
     assert TopicBaseline.from_state({**state, "a_later_field": [1, 2]}) == b
 
 
-def test_turning_the_weekday_factor_off_goes_back_to_a_level_that_follows_the_day() -> None:
+def test_turning_the_weekday_factor_off_or_moving_the_day_start_goes_back_to_a_level_that_follows_the_day() -> None:
     counts = [(t, float(c)) for t, c in weekly_counts(6, 13, weekend=0.2)]
-    b = learn(counts)
-    assert b.weekday_ready
     saturday_noon = MONDAY + 12 * 86400 + 12 * 3600
-    before = b.expected(saturday_noon)
-    b.update(saturday_noon, before, 0.3 * before, None, BaselineConfig(bucket_seconds=BUCKET, weekly=False))
-    assert not b.weekday_ready and abs(b.expected(saturday_noon) / before - 1) < 0.05
+    for cfg in (CFG, BaselineConfig(bucket_seconds=BUCKET, weekly=True, day_start_hour=5)):
+        b = learn(counts, cfg=WEEKLY)
+        assert b.weekday_ready
+        before = b.expected(saturday_noon)
+        b.update(saturday_noon, before, 0.3 * before, None, cfg)
+        assert not b.weekday_ready and abs(b.expected(saturday_noon) / before - 1) < 0.05
+        assert b.days_seen == [0] * 7
