@@ -227,3 +227,14 @@ def test_turning_the_weekday_factor_off_or_moving_the_day_start_goes_back_to_a_l
         b.update(saturday_noon, before, 0.3 * before, None, cfg)
         assert not b.weekday_ready and abs(b.expected(saturday_noon) / before - 1) < 0.05
         assert b.days_seen == [0] * 7
+
+
+def test_the_weekly_settings_reach_every_topics_baseline() -> None:
+    from monitor.settings import Settings
+    from monitor.wiring import trend_config
+
+    assert trend_config(Settings()).baseline.weekly is False
+    cfg = trend_config(Settings(trends={"weekly_profile": True, "day_start_utc_hour": 5})).baseline
+    assert cfg.weekly and cfg.day_start_hour == 5
+    # without the daily profile there is nothing for a weekday factor to scale
+    assert not trend_config(Settings(trends={"weekly_profile": True, "seasonal_profile": False})).baseline.weekly
