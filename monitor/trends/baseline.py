@@ -144,7 +144,7 @@ class TopicBaseline:
         if cfg.weekly:
             self.day_start_hour = cfg.day_start_hour
             self._count_day(t, cfg)
-        hour = hour_of_day(t)
+        hour, wf = hour_of_day(t), self.week_factor(t)
         expected = self.expected(t)
         if self.age == 0:
             self.level = count
@@ -153,16 +153,16 @@ class TopicBaseline:
             ratio = resid * resid / max(expected, 1.0)
             if self._teaches_noise(resid, ratio):
                 self.dispersion = max(1.0, (1 - a) * self.dispersion + a * ratio)
-            season = (self.profile[hour] if self.profile_ready else 1.0) * self.week_factor(t)
+            season = (self.profile[hour] if self.profile_ready else 1.0) * wf
             # a bucket far below its expectation is an outage or a pause (a feed down, a topic gone quiet for
             # an hour): learnt at a tenth of the weight, so that traffic coming back is not a "surge"; a
             # lasting drop is still learnt, ten times more slowly
             w = a / 10 if resid < 0 and ratio >= OUTLIER_SD**2 * self.dispersion else a
             # a day with a fraction of the week's usual volume says that much less about the day-free level:
             # at full weight, a weekend night's few stories (each worth hundreds of expected ones) swing it
-            w *= min(1.0, self.week_factor(t))
+            w *= min(1.0, wf)
             self.level = (1 - w) * self.level + w * count / max(season, 0.05)
-        self._learn_profile(hour, count / self.week_factor(t), cfg)
+        self._learn_profile(hour, count / wf, cfg)
         if cfg.weekly:
             self.day_sum += count
             self.day_buckets += 1
